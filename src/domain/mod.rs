@@ -1,0 +1,60 @@
+//! Request fields parsed into types. After `parse` succeeds, the rest of the code can trust
+//! the value; when it fails, the [`Violation`] says which rule was broken and why.
+
+mod action;
+mod bucket_name;
+mod headers;
+mod object_name;
+
+pub use action::Action;
+pub use bucket_name::BucketName;
+pub use headers::{ContentMd5, ContentType};
+pub use object_name::{MAX_OBJECT_NAME_BYTES, ObjectName};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One broken validation rule, in the shape ael.api's clients know
+/// (`{"rule": "inclusion", "params": [...], "description": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub rule: &'static str,
+    pub params: Value,
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(rule: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            rule,
+            params: Value::Array(Vec::new()),
+            description: description.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_params(mut self, params: Value) -> Self {
+        self.params = params;
+        self
+    }
+
+    pub fn required() -> Self {
+        Self::new("required", "is required")
+    }
+
+    pub fn cast(expected: &'static str) -> Self {
+        Self::new("cast", format!("must be a {expected}"))
+            .with_params(Value::Array(vec![Value::from(expected)]))
+    }
+}
+
+/// Describes the first control character of `value`, if any, as `U+000A at byte 3`.
+///
+/// Every Unicode control character counts: C0 (NUL, TAB, CR, LF, ...), DEL and C1. GCS forbids
+/// CR and LF in object names and advises against the rest, which break XML listings and logs.
+pub(crate) fn find_control_character(value: &str) -> Option<String> {
+    value
+        .char_indices()
+        .find(|&(_, c)| c.is_control())
+        .map(|(at, c)| format!("U+{:04X} at byte {at}", u32::from(c)))
+}

@@ -1,0 +1,179 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Clients get a stable JSON shape in the spirit of ael.api's (eview):
+//! `{"meta": {"code", "request_id"}, "error": {"type", "message", "invalid"?}}`, with a precise
+//! message for their own mistakes and a generic one for ours.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::Violation;
+use crate::http::RequestId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed JSON body")]
+    MalformedJson { detail: String },
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error("body too large")]
+    PayloadTooLarge,
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("validation failed")]
+    Validation(Vec<InvalidEntry>),
+    #[error("request timed out")]
+    Timeout,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// One invalid part of a request and every rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidEntry {
+    pub entry: String,
+    pub entry_type: &'static str,
+    pub rules: Vec<Violation>,
+}
+
+impl InvalidEntry {
+    /// A field of the JSON body, named by its JSONPath (`$.secret.action`).
+    pub fn json_property(entry: impl Into<String>, violation: Violation) -> Self {
+        Self {
+            entry: entry.into(),
+            entry_type: "json_data_property",
+            rules: vec![violation],
+        }
+    }
+}
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    meta: ErrorMeta,
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorMeta {
+    code: u16,
+    request_id: RequestId,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    invalid: &'a [InvalidEntry],
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson { .. } => "request_malformed",
+            ApiError::UnsupportedMediaType => "content_type_invalid",
+            ApiError::PayloadTooLarge => "request_too_large",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Timeout => "request_timeout",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::MalformedJson { detail } => {
+                format!("Malformed request: the body is not valid JSON ({detail}).")
+            }
+            ApiError::UnsupportedMediaType => {
+                "Invalid Content-Type header. Send the body as JSON with 'Content-Type: application/json'.".into()
+            }
+            ApiError::PayloadTooLarge => {
+                format!("Request body is too large (the limit is {MAX_BODY_BYTES} bytes).")
+            }
+            ApiError::NotFound => "No such endpoint.".into(),
+            ApiError::MethodNotAllowed => "This endpoint does not accept this HTTP method.".into(),
+            ApiError::Validation(entries) => format!(
+                "Validation failed: {} invalid field(s); see `invalid` for each field and rule.",
+                entries.len()
+            ),
+            ApiError::Timeout => "The request took too long and was abandoned.".into(),
+            ApiError::Internal(_) => "Something went wrong on our side; the request id identifies it in our logs.".into(),
+        }
+    }
+
+    fn invalid(&self) -> Vec<InvalidEntry> {
+        match self {
+            ApiError::Validation(entries) => entries.clone(),
+            ApiError::MalformedJson { detail } => vec![InvalidEntry {
+                entry: "$".into(),
+                entry_type: "request",
+                rules: vec![Violation::new("json", detail.clone())],
+            }],
+            ApiError::UnsupportedMediaType => vec![InvalidEntry {
+                entry: "Content-Type".into(),
+                entry_type: "header",
+                rules: vec![
+                    Violation::new("inclusion", "must be application/json")
+                        .with_params(json!(["application/json"])),
+                ],
+            }],
+            ApiError::PayloadTooLarge => vec![InvalidEntry {
+                entry: "$".into(),
+                entry_type: "request",
+                rules: vec![
+                    Violation::new("size", format!("must be at most {MAX_BODY_BYTES} bytes"))
+                        .with_params(json!({"max": MAX_BODY_BYTES})),
+                ],
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let request_id = RequestId::current();
+        if let ApiError::Internal(error) = &self {
+            // Internal detail goes to the log, tied to the request id; never to the client.
+            tracing::error!(%request_id, error = format!("{error:#}"), "internal error");
+        }
+        let invalid = self.invalid();
+        let body = ErrorBody {
+            meta: ErrorMeta {
+                code: status.as_u16(),
+                request_id,
+            },
+            error: ErrorDetail {
+                kind: self.kind(),
+                message: self.message(),
+                invalid: &invalid,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,140 @@
+//! Request ids and the one log line per request.
+
+use std::fmt;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Serialize;
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+const MAX_REQUEST_ID_LEN: usize = 128;
+/// Paths longer than this are cut in the log line.
+const MAX_LOGGED_PATH_LEN: usize = 512;
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: RequestId;
+}
+
+/// The id that ties a response to its log lines: taken from `x-request-id` when the caller
+/// sends a sane one (so ids follow a request across services), generated otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    fn from_header(value: &HeaderValue) -> Option<Self> {
+        // Only characters that are harmless in logs and headers; anything else is replaced
+        // rather than echoed.
+        let value = value.to_str().ok()?;
+        let sane = !value.is_empty()
+            && value.len() <= MAX_REQUEST_ID_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(&b));
+        sane.then(|| Self(value.to_owned()))
+    }
+
+    fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id of the request being handled, for code that has no access to the request.
+    pub fn current() -> Self {
+        CURRENT_REQUEST_ID
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| Self("unknown".into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a handler adds to the request's log line about the URL it issued. Never the URL.
+#[derive(Debug, Clone)]
+pub struct IssuedLogFields {
+    pub action: &'static str,
+    pub bucket: String,
+    pub object: String,
+    pub expires_at: String,
+}
+
+/// Middleware: assigns the request id, returns it in `x-request-id`, and writes one JSON log
+/// line when the response is ready.
+pub async fn track(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(RequestId::from_header)
+        .unwrap_or_else(RequestId::generate);
+    request.extensions_mut().insert(request_id.clone());
+    let method = request.method().clone();
+    let path: String = request
+        .uri()
+        .path()
+        .chars()
+        .take(MAX_LOGGED_PATH_LEN)
+        .collect();
+
+    let mut response = CURRENT_REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<IssuedLogFields>() {
+        Some(issued) => tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            path,
+            status,
+            latency_ms,
+            action = issued.action,
+            bucket = issued.bucket,
+            object = issued.object,
+            expires_at = issued.expires_at,
+            "request"
+        ),
+        None => tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            path,
+            status,
+            latency_ms,
+            "request"
+        ),
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_sane_request_id() {
+        let id = RequestId::from_header(&HeaderValue::from_static("abc-123_x.y:z")).unwrap();
+        assert_eq!(id.as_str(), "abc-123_x.y:z");
+    }
+
+    #[test]
+    fn replaces_request_ids_that_could_forge_log_lines() {
+        for value in ["", "a b", "a\"b", "{}", &"a".repeat(129)] {
+            let header = HeaderValue::from_str(value).unwrap();
+            assert!(RequestId::from_header(&header).is_none(), "{value:?}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod key;
+pub mod signing;
+pub mod startup;
+pub mod telemetry;
+pub mod timestamp;

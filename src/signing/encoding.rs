@@ -1,0 +1,120 @@
+//! Percent-encoding as Google's client libraries do it.
+//!
+//! Object names go through [`encode_object_name`] and nothing else, so the set of characters
+//! left unescaped is decided in exactly one place.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// RFC 3986 unreserved characters: `A-Z a-z 0-9 - . _ ~`. Everything else is escaped.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Unreserved characters plus `/`, which separates "folders" in an object name.
+///
+/// Google's Python client calls `urllib.parse.quote(name, safe="/~")` on the UTF-8 bytes of
+/// the name (`google/cloud/storage/blob.py`, `_quote`); the other clients agree.
+const OBJECT_NAME: &AsciiSet = &UNRESERVED.remove(b'/');
+
+/// Percent-encodes an object name for the URL path and the canonical resource.
+///
+/// Only `A-Z a-z 0-9 - _ . ~ /` stay as they are; every other byte of the UTF-8 encoding
+/// becomes `%XX` with upper-case hex. No Unicode normalisation happens: GCS names are byte
+/// strings, and `é` composed and decomposed are two different objects.
+pub fn encode_object_name(name: &str) -> String {
+    utf8_percent_encode(name, OBJECT_NAME).to_string()
+}
+
+/// Encodes a V2 query parameter value like Python's `urllib.parse.quote_plus`, which Google's
+/// client uses through `urlencode`: unreserved characters stay, space becomes `+`, the rest
+/// is `%XX`. (`+`, `/` and `=` of a base64 signature are therefore escaped.)
+pub fn encode_form_value(value: &str) -> String {
+    // A literal "%20" cannot occur in the output except for a space, because `%` itself is
+    // escaped to "%25".
+    utf8_percent_encode(value, UNRESERVED)
+        .to_string()
+        .replace("%20", "+")
+}
+
+/// Encodes a V4 query parameter name or value like Google's `_quote_param`:
+/// `urllib.parse.quote(value, safe="~")`, so space is `%20` and `/` is `%2F`.
+pub fn encode_query_component(value: &str) -> String {
+    utf8_percent_encode(value, UNRESERVED).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_name_keeps_only_unreserved_characters_and_slash() {
+        assert_eq!(encode_object_name("a-b_c.d~e/f/G9"), "a-b_c.d~e/f/G9");
+    }
+
+    #[test]
+    fn object_name_with_space_is_percent_encoded_not_plus() {
+        assert_eq!(encode_object_name("my file.txt"), "my%20file.txt");
+    }
+
+    #[test]
+    fn object_name_plus_is_escaped_so_storage_does_not_read_a_space() {
+        assert_eq!(encode_object_name("a+b"), "a%2Bb");
+    }
+
+    #[test]
+    fn object_name_percent_is_escaped_once() {
+        assert_eq!(encode_object_name("50%off"), "50%25off");
+        assert_eq!(encode_object_name("%2F"), "%252F");
+    }
+
+    #[test]
+    fn object_name_hash_and_question_mark_do_not_end_the_path() {
+        assert_eq!(encode_object_name("a#b?c"), "a%23b%3Fc");
+    }
+
+    #[test]
+    fn object_name_unicode_is_utf8_upper_hex() {
+        assert_eq!(encode_object_name("café"), "caf%C3%A9");
+        assert_eq!(encode_object_name("日本"), "%E6%97%A5%E6%9C%AC");
+        assert_eq!(encode_object_name("😀"), "%F0%9F%98%80");
+    }
+
+    #[test]
+    fn object_name_is_not_unicode_normalised() {
+        // "é" as e + COMBINING ACUTE ACCENT stays two code points.
+        assert_eq!(encode_object_name("e\u{301}"), "e%CC%81");
+    }
+
+    #[test]
+    fn object_name_reserved_and_sub_delims_are_escaped() {
+        assert_eq!(
+            encode_object_name("!$&'()*,;=:@[]"),
+            "%21%24%26%27%28%29%2A%2C%3B%3D%3A%40%5B%5D"
+        );
+    }
+
+    #[test]
+    fn form_value_escapes_base64_punctuation() {
+        assert_eq!(encode_form_value("ab+/c=="), "ab%2B%2Fc%3D%3D");
+    }
+
+    #[test]
+    fn form_value_with_space_is_plus() {
+        assert_eq!(encode_form_value("a b"), "a+b");
+    }
+
+    #[test]
+    fn form_value_escapes_at_sign_of_service_account_email() {
+        assert_eq!(
+            encode_form_value("sa@p.iam.gserviceaccount.com"),
+            "sa%40p.iam.gserviceaccount.com"
+        );
+    }
+
+    #[test]
+    fn query_component_escapes_slash_and_space() {
+        assert_eq!(encode_query_component("a/b c~"), "a%2Fb%20c~");
+    }
+}

@@ -1,0 +1,53 @@
+//! Google Cloud Storage URL signing, sans I/O.
+//!
+//! Nothing here reads the clock, the environment, files or the network: callers pass the
+//! expiry (and, for V4, the request time) in. One file per step of Google's specification.
+
+pub mod encoding;
+pub mod v2;
+
+use std::fmt;
+
+/// Something that can produce an RSA-SHA256 (PKCS#1 v1.5) signature for a service account.
+///
+/// Implemented by the in-memory service-account key; a remote signer (IAM `signBlob`) can use
+/// the two-step functions (`string_to_sign`, then `signed_url`) instead.
+pub trait Signer {
+    /// The service account's e-mail, sent as `GoogleAccessId` / in the V4 credential.
+    fn google_access_id(&self) -> &str;
+
+    /// Signs `message` with RSASSA-PKCS1-v1_5 using SHA-256.
+    fn sign_rsa_sha256(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the signing key failed to produce a signature")]
+    KeyFailure,
+}
+
+/// An issued URL. It is a bearer credential: `Debug` does not print it, and it is only ever
+/// handed to the caller who asked for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedUrl(String);
+
+impl SignedUrl {
+    pub(crate) fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    /// The URL itself. Call this only to return it to the caller.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for SignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedUrl(<redacted>)")
+    }
+}

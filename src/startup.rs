@@ -1,0 +1,133 @@
+//! Binding the listener, serving, and stopping gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+
+/// The service, bound to its port but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let state = AppState {
+            key: settings.key,
+            known_buckets: settings.known_buckets,
+            secrets_ttl: settings.secrets_ttl,
+            storage_base_url: settings.storage_base_url,
+        };
+        Ok(Self {
+            listener,
+            router: http::router(Arc::new(state)),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+}
+
+/// Starts the service described by `settings` and runs it until it is told to stop.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let dev_mode = settings.dev_mode;
+    let summary = StartupSummary::of(&settings);
+    let app = Application::build(settings).await?;
+    let address = app.local_addr()?;
+    tracing::info!(
+        %address,
+        client_email = summary.client_email,
+        private_key_id = summary.private_key_id,
+        known_buckets = summary.known_buckets,
+        secrets_ttl = summary.secrets_ttl,
+        storage_base_url = summary.storage_base_url,
+        "listening"
+    );
+    if dev_mode {
+        warn_dev_mode(address, &summary);
+    }
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What start-up logs about the configuration (never the key).
+struct StartupSummary {
+    client_email: String,
+    private_key_id: String,
+    known_buckets: String,
+    secrets_ttl: u32,
+    storage_base_url: String,
+}
+
+impl StartupSummary {
+    fn of(settings: &Settings) -> Self {
+        Self {
+            client_email: settings.key.client_email().to_owned(),
+            private_key_id: settings.key.private_key_id().unwrap_or("none").to_owned(),
+            known_buckets: settings
+                .known_buckets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            secrets_ttl: settings.secrets_ttl,
+            storage_base_url: settings.storage_base_url.clone(),
+        }
+    }
+}
+
+fn warn_dev_mode(address: SocketAddr, summary: &StartupSummary) {
+    let bucket = summary.known_buckets.split(',').next().unwrap_or_default();
+    let try_it = format!(
+        "curl -s -X POST http://{address}/media_content_storage_secrets -H 'content-type: application/json' -d '{{\"secret\":{{\"action\":\"PUT\",\"bucket\":\"{bucket}\",\"resource_id\":\"hello\",\"resource_name\":\"world.txt\",\"content_type\":\"text/plain\"}}}}'"
+    );
+    tracing::warn!(
+        "DEVELOPMENT MODE: signing with a throw-away key generated in memory unless SERVICE_ACCOUNT_KEY_PATH is set; its URLs are not accepted by Google. Never run --dev in production."
+    );
+    tracing::warn!(try_it, "ask for a signed upload URL");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
