@@ -50,7 +50,7 @@ pub struct ServeArgs {
     pub port: Option<String>,
 
     /// Scheme, host and optional path prefix of the storage endpoint in issued URLs
-    /// [default: https://storage.googleapis.com].
+    /// [default: `https://storage.googleapis.com`].
     #[arg(long, env = "STORAGE_BASE_URL", value_name = "URL")]
     pub storage_base_url: Option<String>,
 

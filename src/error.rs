@@ -42,7 +42,7 @@ pub struct InvalidEntry {
 }
 
 impl InvalidEntry {
-    /// A field of the JSON body, named by its JSONPath (`$.secret.action`).
+    /// A field of the JSON body, named by its `JSONPath` (`$.secret.action`).
     pub fn json_property(entry: impl Into<String>, violation: Violation) -> Self {
         Self {
             entry: entry.into(),

@@ -159,7 +159,7 @@ impl fmt::Debug for ServiceAccountKey {
             .field("client_email", &self.client_email)
             .field("private_key_id", &self.private_key_id)
             .field("private_key", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -95,8 +95,8 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match response.extensions().get::<IssuedLogFields>() {
-        Some(issued) => tracing::info!(
+    if let Some(issued) = response.extensions().get::<IssuedLogFields>() {
+        tracing::info!(
             request_id = %request_id,
             method = %method,
             path,
@@ -107,15 +107,16 @@ pub async fn track(mut request: Request, next: Next) -> Response {
             object = issued.object,
             expires_at = issued.expires_at,
             "request"
-        ),
-        None => tracing::info!(
+        );
+    } else {
+        tracing::info!(
             request_id = %request_id,
             method = %method,
             path,
             status,
             latency_ms,
             "request"
-        ),
+        );
     }
     response
 }

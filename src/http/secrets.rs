@@ -13,6 +13,7 @@ use super::AppState;
 use super::json_body::JsonBody;
 use super::request_log::{IssuedLogFields, RequestId};
 use super::secret_request::SecretRequest;
+use crate::domain::{ContentMd5, ContentType};
 use crate::error::ApiError;
 use crate::signing::{self, SignedUrl};
 use crate::timestamp;
@@ -49,8 +50,8 @@ fn issue(
         method: secret.action.as_str(),
         bucket: secret.bucket.as_str(),
         object: secret.object.as_str(),
-        content_md5: secret.content_md5.as_ref().map(|md5| md5.as_str()),
-        content_type: secret.content_type.as_ref().map(|ct| ct.as_str()),
+        content_md5: secret.content_md5.as_ref().map(ContentMd5::as_str),
+        content_type: secret.content_type.as_ref().map(ContentType::as_str),
         extension_headers: &[],
         expires,
     };

@@ -1,4 +1,4 @@
-//! V2 signed URLs ("GoogleAccessId / Expires / Signature").
+//! V2 signed URLs (`GoogleAccessId`, `Expires`, `Signature`).
 //!
 //! Grammar, from <https://cloud.google.com/storage/docs/access-control/signed-urls-v2>:
 //!

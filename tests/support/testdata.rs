@@ -1,6 +1,8 @@
 //! Locates `../shared/testdata`, which tests read in place (it is not copied into the
 //! repository). `STORAGE_SIGNER_TESTDATA` overrides the location.
 
+#![allow(dead_code)] // each test binary uses a different part of this file
+
 use std::path::PathBuf;
 
 pub fn testdata_dir() -> PathBuf {

@@ -1,0 +1,238 @@
+//! Spawns the real `storage-signer` binary on port 0 and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[path = "../support/testdata.rs"]
+mod testdata;
+pub use testdata::conformance_key_path;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_storage-signer");
+pub const BUCKET: &str = "test-bucket";
+pub const SECRETS_PATH: &str = "/media_content_storage_secrets";
+
+/// A running instance of the service, killed when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl TestApp {
+    /// The service with the conformance test key and buckets `test-bucket,other-bucket`.
+    pub fn spawn() -> Self {
+        Self::spawn_with(&[], &[])
+    }
+
+    /// Like [`spawn`](Self::spawn) with extra environment variables (which override the
+    /// defaults) and extra `serve` arguments.
+    pub fn spawn_with(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let key = conformance_key_path();
+        let mut vars: Vec<(String, String)> = vec![
+            ("SERVICE_ACCOUNT_KEY_PATH".into(), key.display().to_string()),
+            ("KNOWN_BUCKETS".into(), format!("{BUCKET},other-bucket")),
+            ("HOST".into(), "127.0.0.1".into()),
+            ("PORT".into(), "0".into()),
+        ];
+        for (name, value) in env {
+            vars.retain(|(n, _)| n != name);
+            vars.push(((*name).into(), (*value).into()));
+        }
+        Self::spawn_raw(&vars, args)
+    }
+
+    /// Starts the binary with exactly these variables (plus PATH) and waits for "listening".
+    pub fn spawn_raw(vars: &[(String, String)], args: &[&str]) -> Self {
+        let mut child = command(vars, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start storage-signer");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        collect_lines(stdout, Arc::clone(&output), Some(address_tx));
+        collect_lines(stderr, Arc::clone(&output), None);
+        let Ok(address) = address_rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!(
+                "the service did not report its address; output:\n{}",
+                output.lock().unwrap()
+            );
+        };
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            child,
+            output,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn post_secret(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(SECRETS_PATH))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the captured output contains `needle` (log lines are written after the
+    /// response is sent).
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() > deadline {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn send_sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the service did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion (for start-up failures) and returns status, stdout, stderr.
+pub fn run_to_exit(vars: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String, String) {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut child = command(&vars, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start storage-signer");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("storage-signer {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
+
+fn command(vars: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.envs(vars.iter().map(|(n, v)| (n, v)));
+    if args.first().is_some_and(|a| !a.starts_with('-')) {
+        command.args(args);
+    } else {
+        command.arg("serve").args(args);
+    }
+    command
+}
+
+fn collect_lines(
+    stream: impl Read + Send + 'static,
+    output: Arc<Mutex<String>>,
+    address_tx: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = &address_tx
+                && let Ok(record) = serde_json::from_str::<Value>(&line)
+                && record["message"] == "listening"
+            {
+                let _ = tx.send(record["address"].as_str().unwrap_or_default().to_owned());
+            }
+            let mut output = output.lock().unwrap();
+            output.push_str(&line);
+            output.push('\n');
+        }
+    });
+}
+
+/// A minimal valid request body.
+pub fn secret(action: &str, resource_id: &str) -> Value {
+    serde_json::json!({"secret": {"action": action, "bucket": BUCKET, "resource_id": resource_id}})
+}
+
+/// Splits a URL's query into (name, value) pairs, values still percent-encoded.
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding).
+pub fn form_decode(value: &str) -> String {
+    percent_encoding::percent_decode_str(&value.replace('+', " "))
+        .decode_utf8()
+        .expect("UTF-8")
+        .into_owned()
+}

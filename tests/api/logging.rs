@@ -1,0 +1,113 @@
+//! One JSON log line per request, and no credential in any of them.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{BUCKET, TestApp, conformance_key_path, form_decode, query_pairs};
+
+fn request_lines(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["message"] == "request")
+        .collect()
+}
+
+#[tokio::test]
+async fn each_request_writes_one_json_line_with_its_details() {
+    let app = TestApp::spawn();
+    let response = app
+        .client
+        .post(app.url("/media_content_storage_secrets"))
+        .header("x-request-id", "log-test-1")
+        .json(&json!({"secret": {"action": "PUT", "bucket": BUCKET, "resource_id": "dir", "resource_name": "a b.txt", "content_type": "text/plain"}}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let logs = app.wait_for_log("log-test-1").await;
+
+    let lines: Vec<Value> = request_lines(&logs)
+        .into_iter()
+        .filter(|r| r["request_id"] == "log-test-1")
+        .collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    let line = &lines[0];
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["path"], "/media_content_storage_secrets");
+    assert_eq!(line["status"], 201);
+    assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(line["action"], "PUT");
+    assert_eq!(line["bucket"], BUCKET);
+    assert_eq!(line["object"], "dir/a b.txt");
+    assert_eq!(line["expires_at"], body["data"]["expires_at"]);
+}
+
+#[tokio::test]
+async fn refused_requests_are_logged_with_their_status() {
+    let app = TestApp::spawn();
+    app.client
+        .post(app.url("/media_content_storage_secrets"))
+        .header("x-request-id", "log-test-422")
+        .json(&json!({"secret": {}}))
+        .send()
+        .await
+        .unwrap();
+    let logs = app.wait_for_log("log-test-422").await;
+    let line = request_lines(&logs)
+        .into_iter()
+        .find(|r| r["request_id"] == "log-test-422")
+        .expect("a line for the refused request");
+    assert_eq!(line["status"], 422);
+}
+
+#[tokio::test]
+async fn no_url_signature_or_key_appears_in_the_logs() {
+    let app = TestApp::spawn();
+    let mut urls = Vec::new();
+    for action in ["GET", "HEAD", "PUT"] {
+        let body = json!({"secret": {"action": action, "bucket": BUCKET, "resource_id": "secret-test", "content_type": "image/png"}});
+        let response: Value = app.post_secret(&body).await.json().await.unwrap();
+        urls.push(response["data"]["secret_url"].as_str().unwrap().to_owned());
+    }
+    // Some refused requests too: their logs and error bodies must not echo key material.
+    app.post_secret(&json!({"secret": {"action": "GET"}})).await;
+    app.client
+        .get(app.url("/nope?Signature=abc"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "last")
+        .send()
+        .await
+        .unwrap();
+    let logs = app.wait_for_log("\"last\"").await;
+
+    for url in &urls {
+        let query = query_pairs(url);
+        let signature_encoded = &query[2].1;
+        let signature = form_decode(signature_encoded);
+        assert!(!logs.contains(url.as_str()), "URL in logs");
+        assert!(
+            !logs.contains(signature_encoded.as_str()),
+            "encoded signature in logs"
+        );
+        assert!(!logs.contains(&signature), "signature in logs");
+        assert!(
+            !logs.contains(&signature[..40]),
+            "part of a signature in logs"
+        );
+        assert!(!logs.contains("Signature="), "a signed query in logs");
+    }
+    let key_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(conformance_key_path()).unwrap()).unwrap();
+    let pem = key_file["private_key"].as_str().unwrap();
+    assert!(!logs.contains("PRIVATE KEY"));
+    for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!logs.contains(line), "a line of the private key in logs");
+    }
+    assert!(
+        logs.contains("test-iam-credentials@dummy-project-id"),
+        "the account is logged at start-up"
+    );
+}

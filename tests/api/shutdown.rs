@@ -1,0 +1,39 @@
+//! SIGTERM lets in-flight requests finish.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::{SECRETS_PATH, TestApp, secret};
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let mut app = TestApp::spawn();
+    let body = serde_json::to_vec(&secret("GET", "in-flight")).unwrap();
+    let (head, tail) = body.split_at(body.len() / 2);
+
+    let mut stream = TcpStream::connect(&app.address).await.unwrap();
+    let request_head = format!(
+        "POST {SECRETS_PATH} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request_head.as_bytes()).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.send_sigterm();
+    app.wait_for_log("shutting down").await;
+    stream.write_all(tail).await.unwrap();
+
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("secret_url"));
+
+    let status = app.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    // New connections are refused once it has stopped.
+    assert!(TcpStream::connect(&app.address).await.is_err());
+}
