@@ -90,6 +90,8 @@ impl Settings {
                 ));
             }
         };
+        key.self_check()
+            .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,

@@ -1,0 +1,8 @@
+-- wrk script: plain GET (the trivial-handler baseline), same summary line as post_secret.lua.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d non2xx=%d socket_errors=%d p50_ms=%.3f p99_ms=%.3f\n",
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
