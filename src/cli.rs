@@ -54,6 +54,10 @@ pub struct ServeArgs {
     #[arg(long, env = "STORAGE_BASE_URL", value_name = "URL")]
     pub storage_base_url: Option<String>,
 
+    /// Seconds before an unanswered request gets a 408, 1 to 300 [default: 10].
+    #[arg(long, env = "REQUEST_TIMEOUT", value_name = "SECONDS")]
+    pub request_timeout: Option<String>,
+
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
 use axum::http::Uri;
 use tracing::level_filters::LevelFilter;
@@ -17,6 +18,8 @@ pub const DEFAULT_SECRETS_TTL: u32 = 600;
 /// Google refuses signed URLs that live longer than seven days.
 pub const MAX_SECRETS_TTL: u32 = 7 * 24 * 60 * 60;
 pub const DEFAULT_PORT: u16 = 4000;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_STORAGE_BASE_URL: &str = "https://storage.googleapis.com";
 pub const DEV_BUCKET: &str = "dev-bucket";
 pub const DEV_CLIENT_EMAIL: &str = "storage-signer-dev@dev.invalid";
@@ -30,6 +33,8 @@ pub struct Settings {
     /// Scheme and authority (and optional path prefix), without a trailing slash.
     pub storage_base_url: String,
     pub log_level: LevelFilter,
+    /// A request still unanswered after this gets a 408.
+    pub request_timeout: Duration,
     pub key: ServiceAccountKey,
     pub dev_mode: bool,
 }
@@ -77,6 +82,7 @@ impl Settings {
         let host = parse_host(args.host.as_deref(), default_host)?;
         let port = parse_port(args.port.as_deref())?;
         let storage_base_url = parse_storage_base_url(args.storage_base_url.as_deref())?;
+        let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
         let key = match (args.service_account_key_path.as_deref(), dev) {
             (Some(path), _) => load_key(path)?,
             (None, true) => ServiceAccountKey::generate(DEV_CLIENT_EMAIL).map_err(|e| {
@@ -98,6 +104,7 @@ impl Settings {
             secrets_ttl,
             storage_base_url,
             log_level,
+            request_timeout,
             key,
             dev_mode: dev,
         })
@@ -157,6 +164,24 @@ fn parse_known_buckets(value: Option<&str>) -> Result<Vec<BucketName>, ConfigErr
         return Err(error("is empty; list at least one bucket".into()));
     }
     Ok(buckets)
+}
+
+fn parse_request_timeout(value: Option<&str>) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_REQUEST_TIMEOUT);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if (1..=MAX_REQUEST_TIMEOUT_SECS).contains(&seconds) => {
+            Ok(Duration::from_secs(seconds))
+        }
+        _ => Err(ConfigError::new(
+            "REQUEST_TIMEOUT",
+            "--request-timeout",
+            format!(
+                "must be a whole number of seconds from 1 to {MAX_REQUEST_TIMEOUT_SECS}; got {value:?}"
+            ),
+        )),
+    }
 }
 
 fn parse_host(value: Option<&str>, default: IpAddr) -> Result<IpAddr, ConfigError> {

@@ -120,7 +120,9 @@ impl ApiError {
                 "Validation failed: {} invalid field(s); see `invalid` for each field and rule.",
                 entries.len()
             ),
-            ApiError::Timeout => "The request took too long and was abandoned.".into(),
+            ApiError::Timeout => {
+                "The request was not completed in time (is the body being sent?).".into()
+            }
             ApiError::Internal(_) => "Something went wrong on our side; the request id identifies it in our logs.".into(),
         }
     }

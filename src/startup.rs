@@ -25,6 +25,7 @@ impl Application {
             known_buckets: settings.known_buckets,
             secrets_ttl: settings.secrets_ttl,
             storage_base_url: settings.storage_base_url,
+            request_timeout: settings.request_timeout,
         };
         Ok(Self {
             listener,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,9 +21,6 @@ use crate::domain::BucketName;
 use crate::error::{ApiError, MAX_BODY_BYTES};
 use crate::key::ServiceAccountKey;
 
-/// A request that takes longer than this (a client trickling its body, say) gets a 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What handlers share: read-only after start-up.
 #[derive(Debug)]
 pub struct AppState {
@@ -31,6 +28,8 @@ pub struct AppState {
     pub known_buckets: Vec<BucketName>,
     pub secrets_ttl: u32,
     pub storage_base_url: String,
+    /// A request that takes longer (a client trickling its body, say) gets a 408.
+    pub request_timeout: Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -40,7 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(timeout))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), timeout))
         .layer(middleware::from_fn(request_log::track))
         .with_state(state)
 }
@@ -53,8 +52,8 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn timeout(request: Request, next: Next) -> Response {
-    tokio::time::timeout(REQUEST_TIMEOUT, next.run(request))
+async fn timeout(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    tokio::time::timeout(state.request_timeout, next.run(request))
         .await
         .unwrap_or_else(|_| ApiError::Timeout.into_response())
 }

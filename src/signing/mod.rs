@@ -51,3 +51,16 @@ impl fmt::Debug for SignedUrl {
         f.write_str("SignedUrl(<redacted>)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_url_debug_does_not_print_the_url() {
+        let url = SignedUrl::new("https://storage.example/b/o?Signature=c2VjcmV0".into());
+        let debug = format!("{url:?} {:?}", Some(&url));
+        assert!(!debug.contains("Signature"), "{debug}");
+        assert!(!debug.contains("c2VjcmV0"), "{debug}");
+    }
+}

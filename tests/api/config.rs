@@ -134,6 +134,7 @@ fn other_bad_values_are_refused() {
     refuses(&[("PORT", "70000")], &key(), "PORT");
     refuses(&[("HOST", "not-an-ip")], &key(), "HOST");
     refuses(&[("LOG_LEVEL", "loud")], &key(), "LOG_LEVEL");
+    refuses(&[("REQUEST_TIMEOUT", "0")], &key(), "REQUEST_TIMEOUT");
     refuses(
         &[("STORAGE_BASE_URL", "ftp://example.com")],
         &key(),

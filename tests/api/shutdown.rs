@@ -37,3 +37,22 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     // New connections are refused once it has stopped.
     assert!(TcpStream::connect(&app.address).await.is_err());
 }
+
+#[tokio::test]
+async fn a_trickled_body_gets_408_after_request_timeout() {
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT", "1")], &[]);
+    let mut stream = TcpStream::connect(&app.address).await.unwrap();
+    let head = format!(
+        "POST {SECRETS_PATH} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"secret\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+
+    let mut response = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response))
+        .await
+        .expect("answered within the timeout, not left hanging")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response[..read]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("\"request_timeout\""), "{response}");
+}

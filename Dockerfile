@@ -1,0 +1,18 @@
+# syntax=docker/dockerfile:1
+# Build: a static (glibc, static-pie) release binary, so the runtime image needs nothing else.
+FROM docker.io/library/rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+RUN RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --locked --target x86_64-unknown-linux-gnu \
+ && cp target/x86_64-unknown-linux-gnu/release/storage-signer /storage-signer
+
+# Runtime: the binary alone, as an unprivileged user. No shell, no package manager.
+FROM scratch
+COPY --from=build /storage-signer /storage-signer
+USER 65532:65532
+ENV HOST=0.0.0.0 PORT=4000
+EXPOSE 4000
+ENTRYPOINT ["/storage-signer", "serve"]
