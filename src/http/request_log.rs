@@ -95,29 +95,20 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Some(issued) = response.extensions().get::<IssuedLogFields>() {
-        tracing::info!(
-            request_id = %request_id,
-            method = %method,
-            path,
-            status,
-            latency_ms,
-            action = issued.action,
-            bucket = issued.bucket,
-            object = issued.object,
-            expires_at = issued.expires_at,
-            "request"
-        );
-    } else {
-        tracing::info!(
-            request_id = %request_id,
-            method = %method,
-            path,
-            status,
-            latency_ms,
-            "request"
-        );
-    }
+    // Fields that are `None` are left out of the line.
+    let issued = response.extensions().get::<IssuedLogFields>();
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path,
+        status,
+        latency_ms,
+        action = issued.map(|i| i.action),
+        bucket = issued.map(|i| i.bucket.as_str()),
+        object = issued.map(|i| i.object.as_str()),
+        expires_at = issued.map(|i| i.expires_at.as_str()),
+        "request"
+    );
     response
 }
 

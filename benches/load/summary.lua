@@ -1,4 +1,4 @@
--- wrk script: plain GET (the trivial-handler baseline), same summary line as post_secret.lua.
+-- wrk: print one machine-readable summary line (read by scripts/bench-load).
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
