@@ -1,10 +1,13 @@
 //! Command-line interface. Every `serve` flag can also be given as the environment variable
 //! ael.api used; a flag wins over its variable.
 
+use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::chain::{self, VerifyOptions};
+use crate::auth::api_key;
 use crate::config::Settings;
 use crate::{startup, telemetry};
 
@@ -18,7 +21,43 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service that issues signed URLs.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Create API keys for the clients file.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Work with audit trails.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Generate a random API key; prints the key (give it to the client) and the line for the
+    /// clients file (only the hash is stored).
+    New,
+    /// Print the SHA-256 of an API key read from standard input.
+    Hash,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit file's hash chain; exits 1 naming the first line where it breaks.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The audit file (`-` for standard input).
+    pub file: String,
+    /// The hash the chain must end with, as recorded elsewhere (catches records cut off the end).
+    #[arg(long, value_name = "HASH")]
+    pub head: Option<String>,
+    /// The file continues a chain that ended with this hash (after rotation).
+    #[arg(long, value_name = "HASH")]
+    pub after: Option<String>,
+    /// Skip JSON lines that are not audit records (a captured stdout with request logs).
+    #[arg(long)]
+    pub mixed: bool,
 }
 
 /// Raw `serve` settings. They stay strings here so that `config` can name the variable and
@@ -58,6 +97,35 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT", value_name = "SECONDS")]
     pub request_timeout: Option<String>,
 
+    /// Clients file (TOML): callers, their credentials and what each may do.
+    #[arg(long = "clients", env = "CLIENTS_CONFIG_PATH", value_name = "FILE")]
+    pub clients_config_path: Option<String>,
+
+    /// true: callers without credentials act as the `anonymous` client, or, without a clients
+    /// file, get ael.api's open mode. false: every request needs credentials.
+    #[arg(long, env = "ALLOW_ANONYMOUS", value_name = "BOOL")]
+    pub allow_anonymous: Option<String>,
+
+    /// JWKS file with the keys that sign accepted JWTs (RS256, ES256).
+    #[arg(long = "jwt-jwks", env = "JWT_JWKS_PATH", value_name = "FILE")]
+    pub jwt_jwks_path: Option<String>,
+
+    /// Required `iss` of accepted JWTs.
+    #[arg(long, env = "JWT_ISSUER", value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of accepted JWTs.
+    #[arg(long, env = "JWT_AUDIENCE", value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// File the audit trail is appended to; `-` or unset: stdout.
+    #[arg(long = "audit-log", env = "AUDIT_LOG_PATH", value_name = "FILE")]
+    pub audit_log_path: Option<String>,
+
+    /// Sync each audit record to disk before answering [default: false].
+    #[arg(long, env = "AUDIT_FSYNC", value_name = "BOOL")]
+    pub audit_fsync: Option<String>,
+
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -67,6 +135,72 @@ pub struct ServeArgs {
 pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
+        Command::ApiKey(ApiKeyCommand::New) => new_api_key(),
+        Command::ApiKey(ApiKeyCommand::Hash) => hash_api_key(),
+        Command::Audit(AuditCommand::Verify(args)) => verify_audit(&args),
+    }
+}
+
+fn new_api_key() -> ExitCode {
+    let key = api_key::generate();
+    println!("API key (give it to the client; it is not stored anywhere):");
+    println!("  {key}");
+    println!("For the clients file:");
+    println!(
+        "  api_key_sha256 = \"{}\"",
+        hex::encode(api_key::sha256(&key))
+    );
+    ExitCode::SUCCESS
+}
+
+fn hash_api_key() -> ExitCode {
+    let mut key = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut key) {
+        eprintln!("storage-signer: cannot read the key from standard input: {error}");
+        return ExitCode::FAILURE;
+    }
+    let key = key.trim_end_matches(['\r', '\n']);
+    if key.is_empty() {
+        eprintln!("storage-signer: no key on standard input");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", hex::encode(api_key::sha256(key)));
+    ExitCode::SUCCESS
+}
+
+fn verify_audit(args: &VerifyArgs) -> ExitCode {
+    let text = if args.file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read(&args.file).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("storage-signer: cannot read {}: {error}", args.file);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // A file that does not end in a newline ends in a partly written record.
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    let options = VerifyOptions {
+        after: args.after.clone(),
+        head: args.head.clone(),
+        mixed: args.mixed,
+    };
+    match chain::verify(lines, &options) {
+        Ok(head) => {
+            println!("ok: {} records, head {}", head.seq, head.hash);
+            ExitCode::SUCCESS
+        }
+        Err(broken) => {
+            eprintln!("{}: chain broken at {broken}", args.file);
+            ExitCode::FAILURE
+        }
     }
 }
 

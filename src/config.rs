@@ -10,9 +10,13 @@ use axum::http::Uri;
 use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditSink;
+use crate::auth::Authenticator;
+use crate::auth::jwt::JwtVerifier;
 use crate::cli::ServeArgs;
 use crate::domain::BucketName;
 use crate::key::ServiceAccountKey;
+use crate::policy::{self, ANONYMOUS, clients_file};
 
 pub const DEFAULT_SECRETS_TTL: u32 = 600;
 /// Google refuses signed URLs that live longer than seven days.
@@ -36,7 +40,31 @@ pub struct Settings {
     /// A request still unanswered after this gets a 408.
     pub request_timeout: Duration,
     pub key: ServiceAccountKey,
+    /// Where callers and their rules come from (kept to reload them on SIGHUP).
+    pub access: AccessSettings,
+    /// Callers and rules as loaded at start-up.
+    pub authenticator: Authenticator,
+    pub audit: AuditSink,
     pub dev_mode: bool,
+}
+
+/// The files that say who may get which URL.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    pub clients_config_path: Option<String>,
+    /// `ALLOW_ANONYMOUS` as given; `None` when unset.
+    pub allow_anonymous: Option<bool>,
+    pub jwt: Option<JwtSettings>,
+    /// `SECRETS_TTL`: the `max_ttl` of clients that set none.
+    pub default_ttl: u32,
+    pub dev_mode: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub jwks_path: String,
+    pub issuer: String,
+    pub audience: String,
 }
 
 /// A setting that stops start-up: which variable, and what is wrong with it.
@@ -98,6 +126,25 @@ impl Settings {
         };
         key.self_check()
             .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
+        let access = AccessSettings {
+            clients_config_path: args.clients_config_path.clone(),
+            allow_anonymous: parse_bool(
+                "ALLOW_ANONYMOUS",
+                "--allow-anonymous",
+                args.allow_anonymous.as_deref(),
+            )?,
+            jwt: parse_jwt(args)?,
+            default_ttl: secrets_ttl,
+            dev_mode: dev,
+        };
+        let authenticator = access.load()?;
+        let audit_fsync = parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
+            .unwrap_or(false);
+        let audit = match args.audit_log_path.as_deref() {
+            None | Some("-") => AuditSink::stdout(audit_fsync),
+            Some(path) => AuditSink::open_file(Path::new(path), audit_fsync)
+                .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem))?,
+        };
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -106,8 +153,122 @@ impl Settings {
             log_level,
             request_timeout,
             key,
+            access,
+            authenticator,
+            audit,
             dev_mode: dev,
         })
+    }
+}
+
+impl AccessSettings {
+    /// Whether anyone who can reach the service gets any URL of a known bucket.
+    pub fn is_open_mode(&self) -> bool {
+        self.clients_config_path.is_none()
+    }
+
+    /// Reads the clients file and the JWKS. Used at start-up and on SIGHUP.
+    pub fn load(&self) -> Result<Authenticator, ConfigError> {
+        let jwt = self.jwt.as_ref().map(JwtSettings::load).transpose()?;
+        let Some(path) = &self.clients_config_path else {
+            let open = self.allow_anonymous == Some(true)
+                || (self.dev_mode && self.allow_anonymous.is_none());
+            if !open {
+                return Err(ConfigError::new(
+                    "CLIENTS_CONFIG_PATH",
+                    "--clients",
+                    "not set; give a clients file, or set ALLOW_ANONYMOUS=true to run ael.api's open mode (any caller gets a URL for any object of a known bucket)",
+                ));
+            }
+            let open_client = policy::open_mode_client(self.default_ttl);
+            return Ok(Authenticator::new(vec![open_client], jwt, true));
+        };
+        let error = |problem: String| ConfigError::new("CLIENTS_CONFIG_PATH", "--clients", problem);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+        let clients = clients_file::parse(&text, self.default_ttl)
+            .map_err(|problem| error(format!("{path:?}: {problem}")))?;
+        if jwt.is_none() && clients.iter().any(|c| c.jwt_subject.is_some()) {
+            return Err(ConfigError::new(
+                "JWT_JWKS_PATH",
+                "--jwt-jwks",
+                "not set, but the clients file has a jwt_subject; set JWT_JWKS_PATH, JWT_ISSUER and JWT_AUDIENCE",
+            ));
+        }
+        if self.allow_anonymous == Some(false) && clients.iter().any(|c| c.id == ANONYMOUS) {
+            return Err(ConfigError::new(
+                "ALLOW_ANONYMOUS",
+                "--allow-anonymous",
+                format!(
+                    "is false, but {path:?} defines the {ANONYMOUS:?} client; remove one of them"
+                ),
+            ));
+        }
+        Ok(Authenticator::new(
+            clients,
+            jwt,
+            self.allow_anonymous != Some(false),
+        ))
+    }
+}
+
+impl JwtSettings {
+    fn load(&self) -> Result<JwtVerifier, ConfigError> {
+        let error = |problem: String| ConfigError::new("JWT_JWKS_PATH", "--jwt-jwks", problem);
+        let path = &self.jwks_path;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+        JwtVerifier::from_jwks(&text, &self.issuer, &self.audience)
+            .map_err(|problem| error(format!("{path:?} {problem}")))
+    }
+}
+
+fn parse_jwt(args: &ServeArgs) -> Result<Option<JwtSettings>, ConfigError> {
+    let values = [
+        ("JWT_JWKS_PATH", "--jwt-jwks", args.jwt_jwks_path.as_deref()),
+        ("JWT_ISSUER", "--jwt-issuer", args.jwt_issuer.as_deref()),
+        (
+            "JWT_AUDIENCE",
+            "--jwt-audience",
+            args.jwt_audience.as_deref(),
+        ),
+    ];
+    if values.iter().all(|(_, _, value)| value.is_none()) {
+        return Ok(None);
+    }
+    for (variable, flag, value) in values {
+        if value.is_none_or(|v| v.trim().is_empty()) {
+            return Err(ConfigError::new(
+                variable,
+                flag,
+                "not set; JWT authentication needs JWT_JWKS_PATH, JWT_ISSUER and JWT_AUDIENCE together",
+            ));
+        }
+    }
+    let [jwks, issuer, audience] = values.map(|(_, _, value)| value.unwrap_or_default().to_owned());
+    Ok(Some(JwtSettings {
+        jwks_path: jwks,
+        issuer,
+        audience,
+    }))
+}
+
+fn parse_bool(
+    variable: &'static str,
+    flag: &'static str,
+    value: Option<&str>,
+) -> Result<Option<bool>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError::new(
+            variable,
+            flag,
+            format!("must be true or false; got {value:?}"),
+        )),
     }
 }
 

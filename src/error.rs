@@ -5,13 +5,15 @@
 //! message for their own mistakes and a generic one for ours.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::AuthError;
 use crate::domain::Violation;
 use crate::http::RequestId;
+use crate::policy::Denial;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,10 +29,22 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("validation failed")]
     Validation(Vec<InvalidEntry>),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(AuthError),
+    #[error("denied: {0}")]
+    Forbidden(Denial),
+    #[error("the audit log cannot be written")]
+    AuditUnavailable,
     #[error("request timed out")]
     Timeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::audit::AuditUnavailable> for ApiError {
+    fn from(_: crate::audit::AuditUnavailable) -> Self {
+        ApiError::AuditUnavailable
+    }
 }
 
 /// One invalid part of a request and every rule it broke.
@@ -85,6 +99,9 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +115,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::Unauthenticated(_) => "access_denied",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::AuditUnavailable => "service_unavailable",
             ApiError::Timeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
@@ -120,6 +140,11 @@ impl ApiError {
                 "Validation failed: {} invalid field(s); see `invalid` for each field and rule.",
                 entries.len()
             ),
+            ApiError::Unauthenticated(error) => format!("Authentication failed: {error}."),
+            ApiError::Forbidden(denial) => format!("Not allowed: {denial}."),
+            ApiError::AuditUnavailable => {
+                "The audit log cannot be written, so no URL can be issued; try again shortly.".into()
+            }
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
             }
@@ -156,6 +181,27 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `reason` of the audit record for a request refused with this error.
+    pub fn audit_reason(&self) -> String {
+        match self {
+            ApiError::Validation(entries) => {
+                let fields: Vec<String> = entries
+                    .iter()
+                    .map(|entry| {
+                        let rules: Vec<&str> = entry.rules.iter().map(|r| r.rule).collect();
+                        format!("{} ({})", entry.entry, rules.join(", "))
+                    })
+                    .collect();
+                format!("invalid: {}", fields.join(", "))
+            }
+            ApiError::Unauthenticated(error) => error.to_string(),
+            ApiError::Forbidden(denial) => denial.to_string(),
+            other => other.kind().replace('_', " "),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -176,6 +222,26 @@ impl IntoResponse for ApiError {
                 invalid: &invalid,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            // RFC 6750: tell the client which scheme, and whether its credentials were bad.
+            ApiError::Unauthenticated(error) => {
+                let challenge = if error.presented_credentials() {
+                    "Bearer realm=\"storage-signer\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"storage-signer\""
+                };
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            ApiError::AuditUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
     }
 }

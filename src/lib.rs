@@ -1,9 +1,12 @@
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod key;
+pub mod policy;
 pub mod signing;
 pub mod startup;
 pub mod telemetry;

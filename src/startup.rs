@@ -1,7 +1,8 @@
-//! Binding the listener, serving, and stopping gracefully.
+//! Binding the listener, serving, reloading on SIGHUP, and stopping gracefully.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -9,10 +10,13 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 
+/// How often a failed audit sink is retried while no request comes (readiness depends on it).
+const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The service, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
-    router: axum::Router,
+    state: Arc<AppState>,
 }
 
 impl Application {
@@ -20,16 +24,9 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = AppState {
-            key: settings.key,
-            known_buckets: settings.known_buckets,
-            secrets_ttl: settings.secrets_ttl,
-            storage_base_url: settings.storage_base_url,
-            request_timeout: settings.request_timeout,
-        };
         Ok(Self {
             listener,
-            router: http::router(Arc::new(state)),
+            state: Arc::new(AppState::new(settings)),
         })
     }
 
@@ -39,12 +36,17 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tokio::spawn(reload_on_sighup(Arc::clone(&self.state)));
+        tokio::spawn(retry_audit_sink(Arc::clone(&self.state)));
+        let state = Arc::clone(&self.state);
         axum::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            http::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            state.begin_shutdown();
+        })
         .await
     }
 }
@@ -62,8 +64,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         known_buckets = summary.known_buckets,
         secrets_ttl = summary.secrets_ttl,
         storage_base_url = summary.storage_base_url,
+        clients = summary.clients,
+        anonymous_callers = summary.anonymous,
+        audit_log = summary.audit_log,
         "listening"
     );
+    if summary.open_mode {
+        tracing::warn!(
+            "OPEN MODE (no clients file): ANY caller that can reach this service gets a signed URL for ANY object of the known buckets, as with ael.api. Set CLIENTS_CONFIG_PATH to require credentials."
+        );
+    }
     if dev_mode {
         warn_dev_mode(address, &summary);
     }
@@ -79,6 +89,10 @@ struct StartupSummary {
     known_buckets: String,
     secrets_ttl: u32,
     storage_base_url: String,
+    clients: usize,
+    anonymous: bool,
+    open_mode: bool,
+    audit_log: String,
 }
 
 impl StartupSummary {
@@ -94,6 +108,10 @@ impl StartupSummary {
                 .join(","),
             secrets_ttl: settings.secrets_ttl,
             storage_base_url: settings.storage_base_url.clone(),
+            clients: settings.authenticator.client_count(),
+            anonymous: settings.authenticator.has_anonymous(),
+            open_mode: settings.access.is_open_mode(),
+            audit_log: settings.audit.description().to_owned(),
         }
     }
 }
@@ -107,6 +125,35 @@ fn warn_dev_mode(address: SocketAddr, summary: &StartupSummary) {
         "DEVELOPMENT MODE: signing with a throw-away key generated in memory unless SERVICE_ACCOUNT_KEY_PATH is set; its URLs are not accepted by Google. Never run --dev in production."
     );
     tracing::warn!(try_it, "ask for a signed upload URL");
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: Arc<AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the clients file will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the clients file");
+        let state = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || state.reload_access()).await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_state: Arc<AppState>) {}
+
+/// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
+async fn retry_audit_sink(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(AUDIT_RETRY_INTERVAL);
+    loop {
+        interval.tick().await;
+        if !state.audit.is_healthy() {
+            let state = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || state.audit.resume()).await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -25,6 +25,11 @@ impl Action {
             })
     }
 
+    /// Whether the URL writes object content (and so should pin a content type).
+    pub fn is_upload(self) -> bool {
+        matches!(self, Action::Put)
+    }
+
     /// The HTTP method the URL is signed for.
     pub fn as_str(self) -> &'static str {
         match self {

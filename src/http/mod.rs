@@ -6,7 +6,8 @@ mod request_log;
 mod secret_request;
 mod secrets;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,11 +18,14 @@ use axum::routing::{get, post};
 
 pub use request_log::RequestId;
 
+use crate::audit::AuditSink;
+use crate::auth::Authenticator;
+use crate::config::{AccessSettings, Settings};
 use crate::domain::BucketName;
 use crate::error::{ApiError, MAX_BODY_BYTES};
 use crate::key::ServiceAccountKey;
 
-/// What handlers share: read-only after start-up.
+/// What handlers share.
 #[derive(Debug)]
 pub struct AppState {
     pub key: ServiceAccountKey,
@@ -30,12 +34,69 @@ pub struct AppState {
     pub storage_base_url: String,
     /// A request that takes longer (a client trickling its body, say) gets a 408.
     pub request_timeout: Duration,
+    pub access: AccessSettings,
+    authenticator: RwLock<Arc<Authenticator>>,
+    pub audit: AuditSink,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            key: settings.key,
+            known_buckets: settings.known_buckets,
+            secrets_ttl: settings.secrets_ttl,
+            storage_base_url: settings.storage_base_url,
+            request_timeout: settings.request_timeout,
+            access: settings.access,
+            authenticator: RwLock::new(Arc::new(settings.authenticator)),
+            audit: settings.audit,
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The callers and rules in force now.
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        Arc::clone(
+            &self
+                .authenticator
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Re-reads the clients file and JWKS. A broken file is logged and the rules in force
+    /// stay.
+    pub fn reload_access(&self) {
+        match self.access.load() {
+            Ok(authenticator) => {
+                let clients = authenticator.client_count();
+                *self
+                    .authenticator
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Arc::new(authenticator);
+                tracing::info!(clients, "clients reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%error, "clients not reloaded: the previous rules stay in force");
+            }
+        }
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/media_content_storage_secrets", post(secrets::create))
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

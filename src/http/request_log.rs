@@ -9,6 +9,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 
+use crate::audit::{AuditEvent, Decision};
+
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MAX_REQUEST_ID_LEN: usize = 128;
 /// Paths longer than this are cut in the log line.
@@ -59,13 +61,28 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// What a handler adds to the request's log line about the URL it issued. Never the URL.
+/// What a handler adds to the request's log line about its decision. Never the URL.
 #[derive(Debug, Clone)]
-pub struct IssuedLogFields {
-    pub action: &'static str,
-    pub bucket: String,
-    pub object: String,
-    pub expires_at: String,
+pub struct DecisionLogFields {
+    pub client_id: Option<String>,
+    pub decision: Decision,
+    pub action: Option<&'static str>,
+    pub bucket: Option<String>,
+    pub object: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl From<&AuditEvent> for DecisionLogFields {
+    fn from(event: &AuditEvent) -> Self {
+        Self {
+            client_id: event.client_id.clone(),
+            decision: event.decision,
+            action: event.action,
+            bucket: event.bucket.clone(),
+            object: event.object.clone(),
+            expires_at: event.expires_at.clone(),
+        }
+    }
 }
 
 /// Middleware: assigns the request id, returns it in `x-request-id`, and writes one JSON log
@@ -96,17 +113,19 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     // Fields that are `None` are left out of the line.
-    let issued = response.extensions().get::<IssuedLogFields>();
+    let decided = response.extensions().get::<DecisionLogFields>();
     tracing::info!(
         request_id = %request_id,
         method = %method,
         path,
         status,
         latency_ms,
-        action = issued.map(|i| i.action),
-        bucket = issued.map(|i| i.bucket.as_str()),
-        object = issued.map(|i| i.object.as_str()),
-        expires_at = issued.map(|i| i.expires_at.as_str()),
+        client_id = decided.and_then(|d| d.client_id.as_deref()),
+        decision = decided.map(|d| d.decision.as_str()),
+        action = decided.and_then(|d| d.action),
+        bucket = decided.and_then(|d| d.bucket.as_deref()),
+        object = decided.and_then(|d| d.object.as_deref()),
+        expires_at = decided.and_then(|d| d.expires_at.as_deref()),
         "request"
     );
     response

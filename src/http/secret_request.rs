@@ -20,6 +20,8 @@ pub struct SecretRequest {
     pub object: ObjectName,
     pub content_type: Option<ContentType>,
     pub content_md5: Option<ContentMd5>,
+    /// Requested lifetime in seconds; the caller's `max_ttl` still applies.
+    pub expires_in: Option<u32>,
 }
 
 impl SecretRequest {
@@ -59,6 +61,7 @@ impl SecretRequest {
             optional_string(secret, "content_md5")
                 .and_then(|value| value.map(ContentMd5::parse).transpose()),
         );
+        let expires_in = errors.check("expires_in", expires_in(secret));
 
         // Each part is a valid name on its own; joined, they may still be too long.
         let object = match (resource_id, &resource_name) {
@@ -77,32 +80,20 @@ impl SecretRequest {
             _ => None,
         };
 
-        match (
-            action,
-            bucket,
-            resource_id,
-            resource_name,
-            content_type,
-            content_md5,
-            object,
-        ) {
-            (
-                Some(action),
-                Some(bucket),
-                Some(resource_id),
-                Some(resource_name),
-                Some(content_type),
-                Some(content_md5),
-                Some(object),
-            ) if errors.0.is_empty() => Ok(Self {
-                action,
-                bucket,
-                resource_id: resource_id.to_owned(),
-                resource_name: resource_name.map(str::to_owned),
-                object,
-                content_type,
-                content_md5,
-            }),
+        let request = (|| {
+            Some(Self {
+                action: action?,
+                bucket: bucket?,
+                resource_id: resource_id?.to_owned(),
+                resource_name: resource_name?.map(str::to_owned),
+                object: object?,
+                content_type: content_type?,
+                content_md5: content_md5?,
+                expires_in: expires_in?,
+            })
+        })();
+        match request {
+            Some(request) if errors.0.is_empty() => Ok(request),
             _ => Err(errors.0),
         }
     }
@@ -160,6 +151,22 @@ fn optional_string<'a>(
         Some(Value::String(value)) if value.is_empty() => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
         Some(_) => Err(Violation::cast("string")),
+    }
+}
+
+/// Whole seconds from 1 to 7 days; absent or null means the default.
+fn expires_in(secret: &Map<String, Value>) -> Result<Option<u32>, Violation> {
+    match secret.get("expires_in") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(seconds @ 1..=604_800) => Ok(Some(u32::try_from(seconds).expect("in range"))),
+            _ => Err(Violation::new(
+                "number",
+                "must be a whole number of seconds from 1 to 604800 (7 days)",
+            )
+            .with_params(serde_json::json!({"greater_than_or_equal_to": 1, "less_than_or_equal_to": 604_800}))),
+        },
+        Some(_) => Err(Violation::cast("integer")),
     }
 }
 
@@ -221,6 +228,20 @@ mod tests {
                 "$.secret.content_md5"
             ]
         );
+    }
+
+    #[test]
+    fn expires_in_must_be_whole_seconds_up_to_seven_days() {
+        let with = |value: Value| json!({"secret": {"action": "GET", "bucket": "media", "resource_id": "a", "expires_in": value}});
+        let request = SecretRequest::from_json(&with(json!(60)), &buckets()).unwrap();
+        assert_eq!(request.expires_in, Some(60));
+        for bad in [json!(0), json!(604_801), json!(1.5), json!(-1), json!("60")] {
+            assert_eq!(
+                entries(&with(bad.clone())),
+                ["$.secret.expires_in"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn with_key(extra: &[(&'static str, &'static str)], key: &str) -> Vec<(String, S
         ("SERVICE_ACCOUNT_KEY_PATH".to_owned(), key.to_owned()),
         ("KNOWN_BUCKETS".to_owned(), "test-bucket".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),
+        ("ALLOW_ANONYMOUS".to_owned(), "true".to_owned()),
     ];
     for (name, value) in extra {
         vars.retain(|(n, _)| n != name);

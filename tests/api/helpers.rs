@@ -24,7 +24,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The service with the conformance test key and buckets `test-bucket,other-bucket`.
+    /// The service with the conformance test key, buckets `test-bucket,other-bucket`, in open
+    /// mode (`ALLOW_ANONYMOUS=true`, no clients file).
     pub fn spawn() -> Self {
         Self::spawn_with(&[], &[])
     }
@@ -38,6 +39,8 @@ impl TestApp {
             ("KNOWN_BUCKETS".into(), format!("{BUCKET},other-bucket")),
             ("HOST".into(), "127.0.0.1".into()),
             ("PORT".into(), "0".into()),
+            // ael.api's open mode unless a test gives a clients file.
+            ("ALLOW_ANONYMOUS".into(), "true".into()),
         ];
         for (name, value) in env {
             vars.retain(|(n, _)| n != name);

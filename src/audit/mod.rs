@@ -1,0 +1,77 @@
+//! The audit trail: one record per decision, chained by SHA-256 so that an edited, deleted,
+//! inserted or reordered record is detected (`storage-signer audit verify`).
+
+pub mod chain;
+mod sink;
+
+pub use sink::{AuditSink, AuditUnavailable};
+
+use serde::Serialize;
+
+/// What the service decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// A URL was issued.
+    Issued,
+    /// The caller is known but the policy does not allow the request.
+    Denied,
+    /// The request was malformed or failed validation.
+    Invalid,
+    /// The caller presented no valid credentials.
+    Unauthenticated,
+    /// The service failed to sign (an internal error); nothing was issued.
+    Failed,
+    /// The audit sink works again after failed writes; the reason says since when.
+    AuditResumed,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Issued => "issued",
+            Decision::Denied => "denied",
+            Decision::Invalid => "invalid",
+            Decision::Unauthenticated => "unauthenticated",
+            Decision::Failed => "failed",
+            Decision::AuditResumed => "audit_resumed",
+        }
+    }
+}
+
+/// The facts of one decision. Never the URL, the signature, an API key or a token.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub request_id: String,
+    pub client_id: Option<String>,
+    pub remote_addr: Option<String>,
+    pub action: Option<&'static str>,
+    pub bucket: Option<String>,
+    pub object: Option<String>,
+    pub expires_at: Option<String>,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+impl AuditEvent {
+    /// An event for a request whose outcome is not known yet.
+    pub fn new(request_id: impl Into<String>, remote_addr: Option<String>) -> Self {
+        Self {
+            request_id: request_id.into(),
+            client_id: None,
+            remote_addr,
+            action: None,
+            bucket: None,
+            object: None,
+            expires_at: None,
+            decision: Decision::Invalid,
+            reason: String::new(),
+        }
+    }
+
+    /// Records the outcome.
+    pub fn decide(&mut self, decision: Decision, reason: impl Into<String>) {
+        self.decision = decision;
+        self.reason = reason.into();
+    }
+}

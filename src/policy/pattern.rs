@@ -1,0 +1,173 @@
+//! Resource patterns of the clients file: `*` matches a run of characters without `/`, `**` a
+//! run that may include `/`. Everything else matches itself. Patterns apply to the decoded
+//! object path `/bucket/object`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(String),
+    /// `*`
+    Segment,
+    /// `**`
+    Any,
+}
+
+/// A parsed `resources` entry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResourcePattern {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+impl ResourcePattern {
+    pub fn parse(source: &str) -> Result<Self, String> {
+        if !source.starts_with('/') {
+            return Err(format!(
+                "{source:?} must start with '/' (it matches \"/bucket/object\")"
+            ));
+        }
+        if source.chars().any(char::is_control) {
+            return Err(format!("{source:?} contains a control character"));
+        }
+        let mut tokens = Vec::new();
+        let mut literal = String::new();
+        let mut chars = source.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '*' {
+                literal.push(c);
+                continue;
+            }
+            if !literal.is_empty() {
+                tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            }
+            if chars.peek() == Some(&'*') {
+                chars.next();
+                if chars.peek() == Some(&'*') {
+                    return Err(format!(
+                        "{source:?}: use '*' or '**', not three or more stars"
+                    ));
+                }
+                tokens.push(Token::Any);
+            } else {
+                tokens.push(Token::Segment);
+            }
+        }
+        if !literal.is_empty() {
+            tokens.push(Token::Literal(literal));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            tokens,
+        })
+    }
+
+    /// Whether the whole of `path` matches the whole pattern.
+    pub fn matches(&self, path: &str) -> bool {
+        // reachable[i] = the tokens seen so far can match exactly the first i bytes of `path`.
+        // Byte positions are always char boundaries: literals are whole strings and wildcards
+        // advance over whole chars.
+        let path_len = path.len();
+        let mut reachable = vec![false; path_len + 1];
+        reachable[0] = true;
+        for token in &self.tokens {
+            let mut next = vec![false; path_len + 1];
+            for start in (0..=path_len).filter(|&i| reachable[i]) {
+                match token {
+                    Token::Literal(literal) => {
+                        if path[start..].starts_with(literal.as_str()) {
+                            next[start + literal.len()] = true;
+                        }
+                    }
+                    Token::Segment | Token::Any => {
+                        next[start] = true;
+                        for (offset, c) in path[start..].char_indices() {
+                            if c == '/' && *token == Token::Segment {
+                                break;
+                            }
+                            next[start + offset + c.len_utf8()] = true;
+                        }
+                    }
+                }
+            }
+            reachable = next;
+        }
+        reachable[path_len]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for ResourcePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResourcePattern({:?})", self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, path: &str) -> bool {
+        ResourcePattern::parse(pattern).unwrap().matches(path)
+    }
+
+    #[test]
+    fn double_star_crosses_slashes() {
+        assert!(matches("/b/uploads/**", "/b/uploads/a"));
+        assert!(matches("/b/uploads/**", "/b/uploads/a/b/c.pdf"));
+        assert!(matches("/**", "/any/thing"));
+    }
+
+    #[test]
+    fn single_star_stays_within_a_segment() {
+        assert!(matches(
+            "/b/uploads/*/preview.jpg",
+            "/b/uploads/42/preview.jpg"
+        ));
+        assert!(!matches(
+            "/b/uploads/*/preview.jpg",
+            "/b/uploads/4/2/preview.jpg"
+        ));
+        assert!(!matches("/b/uploads/*", "/b/uploads/a/b"));
+        assert!(matches("/b/*.pdf", "/b/scan.pdf"));
+        assert!(!matches("/b/*.pdf", "/b/scan.pdf.exe"));
+    }
+
+    #[test]
+    fn prefix_look_alikes_do_not_match() {
+        assert!(!matches("/b/uploads/**", "/b/uploads-evil/x"));
+        assert!(!matches("/b/uploads/**", "/b/uploadsx"));
+        assert!(!matches("/b/uploads/**", "/bx/uploads/x"));
+        assert!(!matches("/b/uploads/*", "/b/uploads"));
+    }
+
+    #[test]
+    fn percent_encoded_slash_is_a_literal_character() {
+        // The object "uploads/a%2Fb" is one segment named "a%2Fb"; it is not "uploads/a/b".
+        assert!(matches("/b/uploads/*", "/b/uploads/a%2Fb"));
+        assert!(!matches("/b/uploads/a/*", "/b/uploads/a%2Fb"));
+    }
+
+    #[test]
+    fn literal_patterns_match_exactly() {
+        assert!(matches("/b/x.txt", "/b/x.txt"));
+        assert!(!matches("/b/x.txt", "/b/x.txt2"));
+        assert!(!matches("/b/x.txt", "/b/X.txt"));
+    }
+
+    #[test]
+    fn unicode_is_matched_by_characters() {
+        assert!(matches("/b/*/файл.pdf", "/b/日本/файл.pdf"));
+        assert!(matches("/b/caf*", "/b/café"));
+    }
+
+    #[test]
+    fn invalid_patterns_are_refused() {
+        for pattern in ["b/x", "", "/b/***", "/b/\n"] {
+            assert!(ResourcePattern::parse(pattern).is_err(), "{pattern:?}");
+        }
+    }
+}
