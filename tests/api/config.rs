@@ -1,8 +1,6 @@
 //! Start-up validation: each bad setting stops the process with one line naming it.
 
-use std::io::Write as _;
-
-use crate::helpers::{TestApp, conformance_key_path, run_to_exit};
+use crate::helpers::{TestApp, conformance_key_path, run_to_exit, temp_file};
 
 /// Runs `serve` with the given environment and asserts it refuses to start, with one line on
 /// stderr that names `variable`. Returns that line.
@@ -42,12 +40,6 @@ fn refuses(extra: &[(&'static str, &'static str)], key: &str, variable: &str) ->
     let vars = with_key(extra, key);
     let borrowed: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     refuses_to_start(&borrowed, variable)
-}
-
-fn temp_file(contents: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(contents.as_bytes()).unwrap();
-    file
 }
 
 #[test]

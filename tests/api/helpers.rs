@@ -82,12 +82,20 @@ impl TestApp {
     }
 
     pub async fn post_secret(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(SECRETS_PATH))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.post_secret_as(None, body).await
+    }
+
+    /// Posts `body` with `Authorization: Bearer <credential>` when one is given.
+    pub async fn post_secret_as(
+        &self,
+        credential: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(SECRETS_PATH)).json(body);
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        request.send().await.expect("request")
     }
 
     /// Everything the process wrote to stdout and stderr so far.
@@ -113,8 +121,13 @@ impl TestApp {
     }
 
     pub fn send_sigterm(&self) {
+        self.send_signal("TERM");
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, ...).
+    pub fn send_signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{signal}"), &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
@@ -238,4 +251,29 @@ pub fn form_decode(value: &str) -> String {
         .decode_utf8()
         .expect("UTF-8")
         .into_owned()
+}
+
+/// Writes `contents` to a temporary file that lives as long as the returned handle.
+pub fn temp_file(contents: &str) -> tempfile::NamedTempFile {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(contents.as_bytes()).unwrap();
+    file.flush().unwrap();
+    file
+}
+
+/// Lower-case hex SHA-256, computed here with the test's own code, for clients files.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        text.as_bytes(),
+    ))
+}
+
+/// Parses the JSON lines of `text` that are audit records.
+pub fn audit_records(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["log"] == "audit")
+        .collect()
 }

@@ -1,10 +1,13 @@
 //! HTTP tests against the real binary, started on port 0.
 
+mod audit;
 mod config;
 mod differential;
 mod health;
 mod helpers;
+mod jwt;
 mod logging;
+mod policy;
 mod secrets;
 mod shutdown;
 mod validation;
