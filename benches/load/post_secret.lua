@@ -1,6 +1,7 @@
--- wrk: POST one upload-URL request per call (body overridable with BENCH_BODY).
+-- wrk: POST one upload-URL request per call, as BENCH_API_KEY, with body BENCH_BODY
+-- (scripts/lib/bench-setup.sh sets both).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = os.getenv("BENCH_BODY") or
-  '{"secret":{"action":"PUT","bucket":"dev-bucket","resource_id":"bench/2026","resource_name":"scan 1.pdf","content_type":"application/pdf"}}'
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_API_KEY")
+wrk.body = os.getenv("BENCH_BODY")
 dofile("benches/load/summary.lua")

@@ -40,7 +40,7 @@ impl Decision {
 }
 
 /// The facts of one decision. Never the URL, the signature, an API key or a token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub request_id: String,
     pub client_id: Option<String>,

@@ -1,0 +1,42 @@
+# Sourced by scripts/bench-*. bench_setup DIR writes into DIR a fresh service-account key, a
+# clients file with 20 API-key clients (the benchmark's caller is the last one, so every key
+# comparison runs) and sets:
+#   SERVICE_ENV   environment for `storage-signer serve`: policy on, audit trail to DIR/audit.log
+#   BENCH_API_KEY the caller's API key
+#   BENCH_BODY    the request body (an upload URL the caller's policy allows)
+bench_setup() {
+  local dir=$1 hash i
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
+  python3 -c 'import json, sys; print(json.dumps({"type": "service_account", "client_email": "bench@example.invalid", "private_key": open(sys.argv[1]).read()}))' \
+    "$dir/key.pem" >"$dir/key.json"
+  : >"$dir/clients.toml"
+  for i in $(seq 19); do
+    hash=$(printf 'ssk_other-%s' "$i" | sha256sum | cut -d' ' -f1)
+    printf '[[clients]]\nid = "other-%s"\napi_key_sha256 = "%s"\n[[clients.allow]]\nmethods = ["GET"]\nresources = ["/bench-bucket/other-%s/**"]\n\n' \
+      "$i" "$hash" "$i" >>"$dir/clients.toml"
+  done
+  BENCH_API_KEY="ssk_bench-$(openssl rand -hex 16)"
+  hash=$(printf '%s' "$BENCH_API_KEY" | sha256sum | cut -d' ' -f1)
+  cat >>"$dir/clients.toml" <<TOML
+[[clients]]
+id = "bench-frontend"
+api_key_sha256 = "$hash"
+max_ttl = 900
+[[clients.allow]]
+methods = ["PUT"]
+resources = ["/bench-bucket/declarations/*/uploads/**"]
+content_types = ["application/pdf", "image/jpeg"]
+[[clients.allow]]
+methods = ["GET", "HEAD"]
+resources = ["/bench-bucket/declarations/*/uploads/*/preview.jpg"]
+TOML
+  BENCH_BODY='{"secret":{"action":"PUT","bucket":"bench-bucket","resource_id":"declarations/2026/uploads","resource_name":"scan 1.pdf","content_type":"application/pdf"}}'
+  SERVICE_ENV=(
+    "SERVICE_ACCOUNT_KEY_PATH=$dir/key.json"
+    "KNOWN_BUCKETS=bench-bucket"
+    "CLIENTS_CONFIG_PATH=$dir/clients.toml"
+    "AUDIT_LOG_PATH=$dir/audit.log"
+    "LOG_LEVEL=info"
+  )
+  export BENCH_API_KEY BENCH_BODY
+}
