@@ -381,3 +381,18 @@ async fn a_full_disk_fails_closed_and_the_service_recovers_by_itself() {
     assert_eq!(records.last().unwrap()["object"], "after");
     assert!(records.iter().all(|r| r["object"] != "while-full"));
 }
+
+#[tokio::test]
+async fn with_audit_fsync_records_are_synced_and_still_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let app = TestApp::spawn_with(
+        &[("AUDIT_LOG_PATH", path.to_str().unwrap()), ("AUDIT_FSYNC", "true")],
+        &[],
+    );
+    assert_eq!(app.post_secret(&pdf_upload("synced")).await.status(), 201);
+    assert_eq!(audit_records(&read(&path))[0]["object"], "synced");
+
+    let full = TestApp::spawn_with(&[("AUDIT_LOG_PATH", "/dev/full"), ("AUDIT_FSYNC", "true")], &[]);
+    assert_eq!(full.post_secret(&pdf_upload("x")).await.status(), 503);
+}
