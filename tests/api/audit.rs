@@ -387,12 +387,18 @@ async fn with_audit_fsync_records_are_synced_and_still_fail_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
     let app = TestApp::spawn_with(
-        &[("AUDIT_LOG_PATH", path.to_str().unwrap()), ("AUDIT_FSYNC", "true")],
+        &[
+            ("AUDIT_LOG_PATH", path.to_str().unwrap()),
+            ("AUDIT_FSYNC", "true"),
+        ],
         &[],
     );
     assert_eq!(app.post_secret(&pdf_upload("synced")).await.status(), 201);
     assert_eq!(audit_records(&read(&path))[0]["object"], "synced");
 
-    let full = TestApp::spawn_with(&[("AUDIT_LOG_PATH", "/dev/full"), ("AUDIT_FSYNC", "true")], &[]);
+    let full = TestApp::spawn_with(
+        &[("AUDIT_LOG_PATH", "/dev/full"), ("AUDIT_FSYNC", "true")],
+        &[],
+    );
     assert_eq!(full.post_secret(&pdf_upload("x")).await.status(), 503);
 }
