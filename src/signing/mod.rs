@@ -4,7 +4,11 @@
 //! expiry (and, for V4, the request time) in. One file per step of Google's specification.
 
 pub mod encoding;
+pub mod headers;
+pub mod hmac;
+pub mod post_policy;
 pub mod v2;
+pub mod v4;
 
 use std::fmt;
 
