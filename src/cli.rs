@@ -5,6 +5,7 @@ use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
 
 use crate::audit::chain::{self, VerifyOptions};
 use crate::auth::api_key;
@@ -93,6 +94,36 @@ pub struct ServeArgs {
     #[arg(long, env = "STORAGE_BASE_URL", value_name = "URL")]
     pub storage_base_url: Option<String>,
 
+    /// Signing process of URLs whose secret names none: v2 or v4 [default: v2].
+    #[arg(long, env = "SIGNING_VERSION", value_name = "VERSION")]
+    pub signing_version: Option<String>,
+
+    /// Per-bucket URL style for V4 URLs and forms: `bucket=path`, `bucket=virtual-hosted` or
+    /// `bucket=https://host` (a bucket-bound hostname), comma-separated [default: path].
+    #[arg(long, env = "BUCKET_URL_STYLES", value_name = "LIST")]
+    pub bucket_url_styles: Option<String>,
+
+    /// Buckets whose V4 URLs and forms are signed with the HMAC key, comma-separated.
+    #[arg(long, env = "HMAC_BUCKETS", value_name = "BUCKETS")]
+    pub hmac_buckets: Option<String>,
+
+    /// HMAC key file: the JSON `gcloud storage hmac create` prints, or {"accessId", "secret"}.
+    #[arg(long = "hmac-key", env = "HMAC_KEY_PATH", value_name = "FILE")]
+    pub hmac_key_path: Option<String>,
+
+    /// HMAC key access id (with `HMAC_SECRET`), instead of `HMAC_KEY_PATH`.
+    #[arg(long, env = "HMAC_ACCESS_ID", value_name = "ID")]
+    pub hmac_access_id: Option<String>,
+
+    /// HMAC key secret (with `HMAC_ACCESS_ID`).
+    #[arg(
+        long,
+        env = "HMAC_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub hmac_secret: Option<Secret>,
+
     /// Seconds before an unanswered request gets a 408, 1 to 300 [default: 10].
     #[arg(long, env = "REQUEST_TIMEOUT", value_name = "SECONDS")]
     pub request_timeout: Option<String>,
@@ -129,6 +160,24 @@ pub struct ServeArgs {
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+}
+
+/// A secret given on the command line or in the environment: `Debug` does not print it.
+#[derive(Clone)]
+pub struct Secret(pub Zeroizing<String>);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Zeroizing::new(value.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// Parses the command line and runs the chosen subcommand.

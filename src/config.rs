@@ -1,6 +1,7 @@
 //! Typed settings, read once at start-up. Each problem stops the process with one line that
 //! names the variable and says what is wrong.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -15,8 +16,11 @@ use crate::auth::Authenticator;
 use crate::auth::jwt::JwtVerifier;
 use crate::cli::ServeArgs;
 use crate::domain::BucketName;
+use crate::domain::SigningVersion;
+use crate::issuing::{BucketStyle, Issuer};
 use crate::key::ServiceAccountKey;
 use crate::policy::{self, ANONYMOUS, clients_file};
+use crate::signing::hmac::HmacKey;
 
 pub const DEFAULT_SECRETS_TTL: u32 = 600;
 /// Google refuses signed URLs that live longer than seven days.
@@ -34,12 +38,11 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub known_buckets: Vec<BucketName>,
     pub secrets_ttl: u32,
-    /// Scheme and authority (and optional path prefix), without a trailing slash.
-    pub storage_base_url: String,
     pub log_level: LevelFilter,
     /// A request still unanswered after this gets a 408.
     pub request_timeout: Duration,
-    pub key: ServiceAccountKey,
+    /// Keys, endpoint and per-bucket signing choices.
+    pub issuer: Issuer,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
     pub access: AccessSettings,
     /// Callers and rules as loaded at start-up.
@@ -109,23 +112,8 @@ impl Settings {
         };
         let host = parse_host(args.host.as_deref(), default_host)?;
         let port = parse_port(args.port.as_deref())?;
-        let storage_base_url = parse_storage_base_url(args.storage_base_url.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
-        let key = match (args.service_account_key_path.as_deref(), dev) {
-            (Some(path), _) => load_key(path)?,
-            (None, true) => ServiceAccountKey::generate(DEV_CLIENT_EMAIL).map_err(|e| {
-                ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string())
-            })?,
-            (None, false) => {
-                return Err(ConfigError::new(
-                    "SERVICE_ACCOUNT_KEY_PATH",
-                    "--key",
-                    "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
-                ));
-            }
-        };
-        key.self_check()
-            .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
+        let issuer = issuer(args, &known_buckets)?;
         let access = AccessSettings {
             clients_config_path: args.clients_config_path.clone(),
             allow_anonymous: parse_bool(
@@ -138,27 +126,200 @@ impl Settings {
             dev_mode: dev,
         };
         let authenticator = access.load()?;
-        let audit_fsync = parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
-            .unwrap_or(false);
-        let audit = match args.audit_log_path.as_deref() {
-            None | Some("-") => AuditSink::stdout(audit_fsync),
-            Some(path) => AuditSink::open_file(Path::new(path), audit_fsync)
-                .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem))?,
-        };
+        let audit = audit_sink(args)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
             secrets_ttl,
-            storage_base_url,
             log_level,
             request_timeout,
-            key,
+            issuer,
             access,
             authenticator,
             audit,
             dev_mode: dev,
         })
     }
+}
+
+/// The service-account key, the optional HMAC key, and how each bucket is signed.
+fn issuer(args: &ServeArgs, known_buckets: &[BucketName]) -> Result<Issuer, ConfigError> {
+    let key = match (args.service_account_key_path.as_deref(), args.dev) {
+        (Some(path), _) => load_key(path)?,
+        (None, true) => ServiceAccountKey::generate(DEV_CLIENT_EMAIL)
+            .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?,
+        (None, false) => {
+            return Err(ConfigError::new(
+                "SERVICE_ACCOUNT_KEY_PATH",
+                "--key",
+                "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
+            ));
+        }
+    };
+    key.self_check()
+        .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
+    let default_version = match args.signing_version.as_deref() {
+        None => SigningVersion::V2,
+        Some(value) => SigningVersion::parse(value.trim()).map_err(|_| {
+            ConfigError::new(
+                "SIGNING_VERSION",
+                "--signing-version",
+                format!("must be v2 or v4; got {value:?}"),
+            )
+        })?,
+    };
+    let hmac = load_hmac_key(args)?;
+    let hmac_buckets = parse_bucket_list(
+        "HMAC_BUCKETS",
+        "--hmac-buckets",
+        args.hmac_buckets.as_deref(),
+        known_buckets,
+    )?;
+    if !hmac_buckets.is_empty() && hmac.is_none() {
+        return Err(ConfigError::new(
+            "HMAC_BUCKETS",
+            "--hmac-buckets",
+            "names buckets, but no HMAC key is configured (HMAC_KEY_PATH, or HMAC_ACCESS_ID and HMAC_SECRET)",
+        ));
+    }
+    Ok(Issuer {
+        key,
+        hmac,
+        storage_base_url: parse_storage_base_url(args.storage_base_url.as_deref())?,
+        default_version,
+        bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
+        hmac_buckets: hmac_buckets.into_iter().collect(),
+    })
+}
+
+fn audit_sink(args: &ServeArgs) -> Result<AuditSink, ConfigError> {
+    let fsync =
+        parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?.unwrap_or(false);
+    match args.audit_log_path.as_deref() {
+        None | Some("-") => Ok(AuditSink::stdout(fsync)),
+        Some(path) => AuditSink::open_file(Path::new(path), fsync)
+            .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem)),
+    }
+}
+
+/// `HMAC_KEY_PATH` (the JSON that `gcloud storage hmac create` prints, or
+/// `{"accessId", "secret"}`), or `HMAC_ACCESS_ID` with `HMAC_SECRET`.
+fn load_hmac_key(args: &ServeArgs) -> Result<Option<HmacKey>, ConfigError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        access_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct KeyFile {
+        access_id: Option<String>,
+        metadata: Option<Metadata>,
+        secret: Option<String>,
+    }
+    if let Some(path) = args.hmac_key_path.as_deref() {
+        let error = |problem: String| ConfigError::new("HMAC_KEY_PATH", "--hmac-key", problem);
+        let text = std::fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+        let file: KeyFile = serde_json::from_slice(&text).map_err(|e| {
+            error(format!(
+                "{path:?} is not an HMAC key file (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let access_id = file.access_id.or(file.metadata.map(|m| m.access_id));
+        return match (access_id, file.secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(Some(HmacKey::new(id, Zeroizing::new(secret))))
+            }
+            _ => Err(error(format!("{path:?} needs an accessId and a secret"))),
+        };
+    }
+    match (args.hmac_access_id.as_deref(), args.hmac_secret.as_ref()) {
+        (None, None) => Ok(None),
+        (Some(id), Some(secret)) if !id.trim().is_empty() && !secret.0.is_empty() => {
+            Ok(Some(HmacKey::new(id.trim(), secret.0.clone())))
+        }
+        (Some(_), _) => Err(ConfigError::new(
+            "HMAC_SECRET",
+            "--hmac-secret",
+            "not set, but HMAC_ACCESS_ID is; set both",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "HMAC_ACCESS_ID",
+            "--hmac-access-id",
+            "not set, but HMAC_SECRET is; set both",
+        )),
+    }
+}
+
+/// A comma-separated list of buckets that must all be known.
+fn parse_bucket_list(
+    variable: &'static str,
+    flag: &'static str,
+    value: Option<&str>,
+    known_buckets: &[BucketName],
+) -> Result<Vec<String>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            if known_buckets.iter().any(|b| b.as_str() == name) {
+                Ok(name.to_owned())
+            } else {
+                Err(ConfigError::new(
+                    variable,
+                    flag,
+                    format!("{name:?} is not in KNOWN_BUCKETS"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// `bucket=path`, `bucket=virtual-hosted` or `bucket=https://host` (a bucket-bound hostname),
+/// separated by commas.
+fn parse_bucket_styles(
+    value: Option<&str>,
+    known_buckets: &[BucketName],
+) -> Result<HashMap<String, BucketStyle>, ConfigError> {
+    let error =
+        |problem: String| ConfigError::new("BUCKET_URL_STYLES", "--bucket-url-styles", problem);
+    let mut styles = HashMap::new();
+    for entry in value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let Some((bucket, style)) = entry.split_once('=') else {
+            return Err(error(format!(
+                "{entry:?} must be bucket=path, bucket=virtual-hosted or bucket=https://host"
+            )));
+        };
+        let bucket = bucket.trim();
+        if !known_buckets.iter().any(|b| b.as_str() == bucket) {
+            return Err(error(format!("{bucket:?} is not in KNOWN_BUCKETS")));
+        }
+        let style = match style.trim() {
+            "path" => BucketStyle::Path,
+            "virtual-hosted" => BucketStyle::VirtualHosted,
+            url => {
+                let url = parse_storage_base_url(Some(url)).map_err(|_| {
+                    error(format!(
+                        "{url:?} must be path, virtual-hosted or an http(s) URL"
+                    ))
+                })?;
+                BucketStyle::BucketBound(url)
+            }
+        };
+        styles.insert(bucket.to_owned(), style);
+    }
+    Ok(styles)
 }
 
 impl AccessSettings {

@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("body too large")]
-    PayloadTooLarge,
+    PayloadTooLarge { limit: usize },
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -68,11 +68,13 @@ impl InvalidEntry {
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest accepted batch body: 100 secrets with long names.
+pub const MAX_BATCH_BODY_BYTES: usize = 512 * 1024;
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+struct ErrorBody {
     meta: ErrorMeta,
-    error: ErrorDetail<'a>,
+    error: ErrorDetail,
 }
 
 #[derive(Serialize)]
@@ -81,21 +83,22 @@ struct ErrorMeta {
     request_id: RequestId,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+/// The `error` object of a response, also used for refused items of a batch.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
     #[serde(rename = "type")]
     kind: &'static str,
     message: String,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    invalid: &'a [InvalidEntry],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    invalid: Vec<InvalidEntry>,
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -111,7 +114,7 @@ impl ApiError {
         match self {
             ApiError::MalformedJson { .. } => "request_malformed",
             ApiError::UnsupportedMediaType => "content_type_invalid",
-            ApiError::PayloadTooLarge => "request_too_large",
+            ApiError::PayloadTooLarge { .. } => "request_too_large",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
@@ -131,8 +134,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "Invalid Content-Type header. Send the body as JSON with 'Content-Type: application/json'.".into()
             }
-            ApiError::PayloadTooLarge => {
-                format!("Request body is too large (the limit is {MAX_BODY_BYTES} bytes).")
+            ApiError::PayloadTooLarge { limit } => {
+                format!("Request body is too large (the limit is {limit} bytes).")
             }
             ApiError::NotFound => "No such endpoint.".into(),
             ApiError::MethodNotAllowed => "This endpoint does not accept this HTTP method.".into(),
@@ -168,12 +171,12 @@ impl ApiError {
                         .with_params(json!(["application/json"])),
                 ],
             }],
-            ApiError::PayloadTooLarge => vec![InvalidEntry {
+            ApiError::PayloadTooLarge { limit } => vec![InvalidEntry {
                 entry: "$".into(),
                 entry_type: "request",
                 rules: vec![
-                    Violation::new("size", format!("must be at most {MAX_BODY_BYTES} bytes"))
-                        .with_params(json!({"max": MAX_BODY_BYTES})),
+                    Violation::new("size", format!("must be at most {limit} bytes"))
+                        .with_params(json!({"max": limit})),
                 ],
             }],
             _ => Vec::new(),
@@ -202,25 +205,31 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `error` object for this error.
+    pub fn detail(&self) -> ErrorDetail {
+        if let ApiError::Internal(error) = self {
+            // Internal detail goes to the log, tied to the request id; never to the client.
+            let request_id = RequestId::current();
+            tracing::error!(%request_id, error = format!("{error:#}"), "internal error");
+        }
+        ErrorDetail {
+            kind: self.kind(),
+            message: self.message(),
+            invalid: self.invalid(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let request_id = RequestId::current();
-        if let ApiError::Internal(error) = &self {
-            // Internal detail goes to the log, tied to the request id; never to the client.
-            tracing::error!(%request_id, error = format!("{error:#}"), "internal error");
-        }
-        let invalid = self.invalid();
         let body = ErrorBody {
             meta: ErrorMeta {
                 code: status.as_u16(),
-                request_id,
+                request_id: RequestId::current(),
             },
-            error: ErrorDetail {
-                kind: self.kind(),
-                message: self.message(),
-                invalid: &invalid,
-            },
+            error: self.detail(),
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();

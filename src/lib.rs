@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod issuing;
 pub mod key;
 pub mod policy;
 pub mod signing;

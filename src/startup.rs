@@ -98,8 +98,13 @@ struct StartupSummary {
 impl StartupSummary {
     fn of(settings: &Settings) -> Self {
         Self {
-            client_email: settings.key.client_email().to_owned(),
-            private_key_id: settings.key.private_key_id().unwrap_or("none").to_owned(),
+            client_email: settings.issuer.key.client_email().to_owned(),
+            private_key_id: settings
+                .issuer
+                .key
+                .private_key_id()
+                .unwrap_or("none")
+                .to_owned(),
             known_buckets: settings
                 .known_buckets
                 .iter()
@@ -107,7 +112,7 @@ impl StartupSummary {
                 .collect::<Vec<_>>()
                 .join(","),
             secrets_ttl: settings.secrets_ttl,
-            storage_base_url: settings.storage_base_url.clone(),
+            storage_base_url: settings.issuer.storage_base_url.clone(),
             clients: settings.authenticator.client_count(),
             anonymous: settings.authenticator.has_anonymous(),
             open_mode: settings.access.is_open_mode(),

@@ -5,11 +5,13 @@ mod action;
 mod bucket_name;
 mod headers;
 mod object_name;
+mod upload;
 
 pub use action::Action;
 pub use bucket_name::BucketName;
 pub use headers::{ContentMd5, ContentType};
 pub use object_name::{MAX_OBJECT_NAME_BYTES, ObjectName};
+pub use upload::{ContentLengthRange, MAX_OBJECT_SIZE, SigningVersion};
 
 use serde::Serialize;
 use serde_json::Value;

@@ -1,39 +1,41 @@
 //! The JSON body extractor: checks the media type and size before parsing, and turns every
 //! failure into the service's error shape.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, MAX_BODY_BYTES};
 
-/// A request body that is a JSON document, not yet validated.
+/// A request body that is a JSON document of at most `MAX` bytes, not yet validated.
 #[derive(Debug)]
-pub struct JsonBody(pub Value);
+pub struct JsonBody<const MAX: usize = MAX_BODY_BYTES>(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl<S: Send + Sync, const MAX: usize> FromRequest<S> for JsonBody<MAX> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !has_json_content_type(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        // The size limit itself is `DefaultBodyLimit` on the router.
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection {
-                    BytesRejection::FailedToBufferBody(failed)
-                        if failed.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                    {
-                        ApiError::PayloadTooLarge
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX as u64) {
+            return Err(ApiError::PayloadTooLarge { limit: MAX });
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), MAX)
+            .await
+            .map_err(|error| {
+                if is_length_limit(&error) {
+                    ApiError::PayloadTooLarge { limit: MAX }
+                } else {
+                    ApiError::MalformedJson {
+                        detail: "the body could not be read".into(),
                     }
-                    other => ApiError::MalformedJson {
-                        detail: format!("the body could not be read: {}", other.body_text()),
-                    },
-                })?;
+                }
+            })?;
         // serde_json's syntax errors give a position, never the input, so they are safe to
         // return.
         serde_json::from_slice(&bytes)
@@ -42,6 +44,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 detail: error.to_string(),
             })
     }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// `application/json`, with or without parameters such as `charset=utf-8`.

@@ -1,10 +1,13 @@
 //! HTTP routes. `router()` is a plain function so tests and `startup` build the same app.
 
+mod fields;
 mod health;
 mod json_body;
+mod policy_request;
 mod request_log;
 mod secret_request;
 mod secrets;
+mod upload_policies;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -22,16 +25,15 @@ use crate::audit::AuditSink;
 use crate::auth::Authenticator;
 use crate::config::{AccessSettings, Settings};
 use crate::domain::BucketName;
-use crate::error::{ApiError, MAX_BODY_BYTES};
-use crate::key::ServiceAccountKey;
+use crate::error::ApiError;
+use crate::issuing::Issuer;
 
 /// What handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    pub key: ServiceAccountKey,
+    pub issuer: Issuer,
     pub known_buckets: Vec<BucketName>,
     pub secrets_ttl: u32,
-    pub storage_base_url: String,
     /// A request that takes longer (a client trickling its body, say) gets a 408.
     pub request_timeout: Duration,
     pub access: AccessSettings,
@@ -43,10 +45,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Settings) -> Self {
         Self {
-            key: settings.key,
+            issuer: settings.issuer,
             known_buckets: settings.known_buckets,
             secrets_ttl: settings.secrets_ttl,
-            storage_base_url: settings.storage_base_url,
             request_timeout: settings.request_timeout,
             access: settings.access,
             authenticator: RwLock::new(Arc::new(settings.authenticator)),
@@ -95,11 +96,14 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/media_content_storage_secrets", post(secrets::create))
+        .route("/media_content_storage_secrets/batch", post(secrets::batch))
+        .route("/upload_policies", post(upload_policies::create))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bodies are limited by the `JsonBody` extractor of each route.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(Arc::clone(&state), timeout))
         .layer(middleware::from_fn(request_log::track))
         .with_state(state)

@@ -1,12 +1,18 @@
-//! The body of `POST /media_content_storage_secrets`, validated field by field.
-//!
-//! The body is checked as a whole so that a 422 lists every invalid field, not only the first
-//! one serde would stop at.
+//! A secret: the request for one signed URL (`{"secret": {...}}`, or one item of a batch),
+//! validated field by field.
 
-use serde_json::{Map, Value};
+#[cfg(test)]
+use serde_json::Value;
 
-use crate::domain::{Action, BucketName, ContentMd5, ContentType, ObjectName, Violation};
+use super::fields::{Fields, Rejected, size_limit};
+use crate::domain::{
+    Action, BucketName, ContentLengthRange, ContentMd5, ContentType, ObjectName, SigningVersion,
+    Violation,
+};
 use crate::error::InvalidEntry;
+
+/// The longest lifetime anyone may ask for (Google's limit for V4 URLs).
+const MAX_EXPIRES_IN: u64 = 604_800;
 
 /// A request for a signed URL that passed validation.
 #[derive(Debug, Clone)]
@@ -22,60 +28,87 @@ pub struct SecretRequest {
     pub content_md5: Option<ContentMd5>,
     /// Requested lifetime in seconds; the caller's `max_ttl` still applies.
     pub expires_in: Option<u32>,
+    /// `None`: the service's default (`SIGNING_VERSION`).
+    pub version: Option<SigningVersion>,
+    /// Signed as `x-goog-if-generation-match`; `0` means "only if the object does not exist".
+    pub if_generation_match: Option<u64>,
+    /// Signed as `x-goog-content-length-range`.
+    pub content_length_range: Option<ContentLengthRange>,
 }
 
 impl SecretRequest {
+    /// Reads `{"secret": {...}}`.
+    #[cfg(test)]
     pub fn from_json(
         body: &Value,
         known_buckets: &[BucketName],
     ) -> Result<Self, Vec<InvalidEntry>> {
-        let secret = secret_object(body).map_err(|entry| vec![entry])?;
-        let mut errors = Errors::default();
+        let fields = Fields::member(body, "secret").map_err(|entry| vec![entry])?;
+        Self::from_fields(fields, known_buckets)
+    }
 
-        let action = errors.check(
+    /// Reads one secret object found at `fields`' path.
+    pub fn from_fields(
+        mut fields: Fields<'_>,
+        known_buckets: &[BucketName],
+    ) -> Result<Self, Vec<InvalidEntry>> {
+        let action = fields.check(
             "action",
-            required_string(secret, "action").and_then(Action::parse),
+            fields.required_str("action").and_then(Action::parse),
         );
-        let bucket = errors.check(
-            "bucket",
-            required_string(secret, "bucket")
-                .and_then(BucketName::parse)
-                .and_then(|bucket| known(bucket, known_buckets)),
-        );
-        let resource_id = errors.check(
+        let bucket = fields.check("bucket", bucket(&fields, known_buckets));
+        let resource_id = fields.check(
             "resource_id",
-            required_string(secret, "resource_id").and_then(|id| ObjectName::parse(id).map(|_| id)),
+            fields
+                .required_str("resource_id")
+                .and_then(|id| ObjectName::parse(id).map(|_| id)),
         );
-        let resource_name = errors.check(
+        let resource_name = fields.check(
             "resource_name",
-            optional_string(secret, "resource_name")
+            fields
+                .optional_str("resource_name")
                 .and_then(|name| name.map(|n| ObjectName::parse(n).map(|_| n)).transpose()),
         );
-        let content_type = errors.check(
+        let content_type = fields.check(
             "content_type",
-            optional_string(secret, "content_type")
+            fields
+                .optional_str("content_type")
                 .and_then(|value| value.map(ContentType::parse).transpose()),
         );
-        let content_md5 = errors.check(
+        let content_md5 = fields.check(
             "content_md5",
-            optional_string(secret, "content_md5")
+            fields
+                .optional_str("content_md5")
                 .and_then(|value| value.map(ContentMd5::parse).transpose()),
         );
-        let expires_in = errors.check("expires_in", expires_in(secret));
+        let expires_in = fields.check(
+            "expires_in",
+            fields
+                .optional_u64("expires_in", 1, MAX_EXPIRES_IN)
+                .map(|seconds| seconds.map(|s| u32::try_from(s).expect("at most 7 days"))),
+        );
+        let version = fields.check(
+            "version",
+            fields
+                .optional_str("version")
+                .and_then(|value| value.map(SigningVersion::parse).transpose()),
+        );
+        let if_generation_match = fields.check(
+            "if_generation_match",
+            fields.optional_u64("if_generation_match", 0, i64::MAX.unsigned_abs()),
+        );
+        let content_length_range = content_length_range(&mut fields, action);
 
         // Each part is a valid name on its own; joined, they may still be too long.
         let object = match (resource_id, &resource_name) {
             (Some(id), Some(name)) => {
-                let joined = match name {
-                    Some(name) => format!("{id}/{name}"),
-                    None => id.to_owned(),
-                };
+                let joined = name.map_or_else(|| id.to_owned(), |name| format!("{id}/{name}"));
                 let entry = if name.is_some() {
                     "resource_name"
                 } else {
                     "resource_id"
                 };
-                errors.check(entry, ObjectName::parse(&joined))
+                fields.check(entry, ObjectName::parse(&joined))
             }
             _ => None,
         };
@@ -90,87 +123,17 @@ impl SecretRequest {
                 content_type: content_type?,
                 content_md5: content_md5?,
                 expires_in: expires_in?,
+                version: version?,
+                if_generation_match: if_generation_match?,
+                content_length_range: content_length_range.ok()?,
             })
         })();
-        match request {
-            Some(request) if errors.0.is_empty() => Ok(request),
-            _ => Err(errors.0),
-        }
+        fields.finish(request)
     }
 }
 
-/// Collects one entry per invalid field, in the order the fields are checked.
-#[derive(Default)]
-struct Errors(Vec<InvalidEntry>);
-
-impl Errors {
-    fn check<T>(&mut self, field: &str, result: Result<T, Violation>) -> Option<T> {
-        result
-            .map_err(|violation| {
-                self.0.push(InvalidEntry::json_property(
-                    format!("$.secret.{field}"),
-                    violation,
-                ));
-            })
-            .ok()
-    }
-}
-
-fn secret_object(body: &Value) -> Result<&Map<String, Value>, InvalidEntry> {
-    let Some(body) = body.as_object() else {
-        return Err(InvalidEntry::json_property("$", Violation::cast("object")));
-    };
-    match body.get("secret") {
-        None | Some(Value::Null) => Err(InvalidEntry::json_property(
-            "$.secret",
-            Violation::required(),
-        )),
-        Some(Value::Object(secret)) => Ok(secret),
-        Some(_) => Err(InvalidEntry::json_property(
-            "$.secret",
-            Violation::cast("object"),
-        )),
-    }
-}
-
-/// A string that must be present and non-empty.
-fn required_string<'a>(secret: &'a Map<String, Value>, field: &str) -> Result<&'a str, Violation> {
-    match optional_string(secret, field)? {
-        Some(value) => Ok(value),
-        None => Err(Violation::required()),
-    }
-}
-
-/// A string that may be absent; null and `""` count as absent.
-fn optional_string<'a>(
-    secret: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, Violation> {
-    match secret.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(value)) if value.is_empty() => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value)),
-        Some(_) => Err(Violation::cast("string")),
-    }
-}
-
-/// Whole seconds from 1 to 7 days; absent or null means the default.
-fn expires_in(secret: &Map<String, Value>) -> Result<Option<u32>, Violation> {
-    match secret.get("expires_in") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(number)) => match number.as_u64() {
-            Some(seconds @ 1..=604_800) => Ok(Some(u32::try_from(seconds).expect("in range"))),
-            _ => Err(Violation::new(
-                "number",
-                "must be a whole number of seconds from 1 to 604800 (7 days)",
-            )
-            .with_params(serde_json::json!({"greater_than_or_equal_to": 1, "less_than_or_equal_to": 604_800}))),
-        },
-        Some(_) => Err(Violation::cast("integer")),
-    }
-}
-
-fn known(bucket: BucketName, known_buckets: &[BucketName]) -> Result<BucketName, Violation> {
+fn bucket(fields: &Fields<'_>, known_buckets: &[BucketName]) -> Result<BucketName, Violation> {
+    let bucket = BucketName::parse(fields.required_str("bucket")?)?;
     // The list of buckets is configuration, not something to reveal to every caller.
     if known_buckets.contains(&bucket) {
         Ok(bucket)
@@ -182,11 +145,30 @@ fn known(bucket: BucketName, known_buckets: &[BucketName]) -> Result<BucketName,
     }
 }
 
+/// `content_length_range: [min, max]`, or `max_size` for `[0, max_size]`; uploads only.
+fn content_length_range(
+    fields: &mut Fields<'_>,
+    action: Option<Action>,
+) -> Result<Option<ContentLengthRange>, Rejected> {
+    let limit = size_limit(fields)?;
+    if let Some(field) = limit.and(fields.size_limit_field())
+        && action.is_some_and(|a| !a.is_upload())
+    {
+        fields.reject(
+            field,
+            Violation::new("exclusion", "applies to uploads only (PUT, RESUMABLE)"),
+        );
+        return Err(Rejected);
+    }
+    Ok(limit)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::{ContentLengthRange, SigningVersion};
 
     fn buckets() -> Vec<BucketName> {
         vec![BucketName::parse("media").unwrap()]
@@ -217,7 +199,7 @@ mod tests {
 
     #[test]
     fn lists_every_invalid_field() {
-        let body = json!({"secret": {"action": "DELETE", "bucket": "other", "resource_id": "", "content_type": 5, "content_md5": "x"}});
+        let body = json!({"secret": {"action": "PATCH", "bucket": "other", "resource_id": "", "content_type": 5, "content_md5": "x"}});
         assert_eq!(
             entries(&body),
             [
@@ -248,6 +230,51 @@ mod tests {
     fn joined_name_over_the_limit_is_blamed_on_resource_name() {
         let body = json!({"secret": {"action": "GET", "bucket": "media", "resource_id": "a".repeat(600), "resource_name": "b".repeat(600)}});
         assert_eq!(entries(&body), ["$.secret.resource_name"]);
+    }
+
+    #[test]
+    fn safe_upload_fields_are_read() {
+        let body = json!({"secret": {"action": "PUT", "bucket": "media", "resource_id": "a", "version": "v4", "if_generation_match": 0, "content_length_range": [1, 100]}});
+        let request = SecretRequest::from_json(&body, &buckets()).unwrap();
+        assert_eq!(request.version, Some(SigningVersion::V4));
+        assert_eq!(request.if_generation_match, Some(0));
+        assert_eq!(
+            request.content_length_range,
+            Some(ContentLengthRange { min: 1, max: 100 })
+        );
+        let body = json!({"secret": {"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "max_size": 5}});
+        let request = SecretRequest::from_json(&body, &buckets()).unwrap();
+        assert_eq!(
+            request.content_length_range,
+            Some(ContentLengthRange { min: 0, max: 5 })
+        );
+    }
+
+    #[test]
+    fn size_limits_are_for_uploads_and_one_form_only() {
+        let with = |secret: Value| entries(&json!({ "secret": secret }));
+        assert_eq!(
+            with(json!({"action": "GET", "bucket": "media", "resource_id": "a", "max_size": 5})),
+            ["$.secret.max_size"]
+        );
+        assert_eq!(
+            with(
+                json!({"action": "PUT", "bucket": "media", "resource_id": "a", "max_size": 5, "content_length_range": [0, 5]})
+            ),
+            ["$.secret.max_size"]
+        );
+        for bad in [json!([5, 1]), json!([1]), json!("0,5"), json!([0, -1])] {
+            assert_eq!(
+                with(
+                    json!({"action": "PUT", "bucket": "media", "resource_id": "a", "content_length_range": bad})
+                ),
+                ["$.secret.content_length_range"]
+            );
+        }
+        assert_eq!(
+            with(json!({"action": "PUT", "bucket": "media", "resource_id": "a", "version": "v3"})),
+            ["$.secret.version"]
+        );
     }
 
     #[test]

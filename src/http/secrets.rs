@@ -1,6 +1,8 @@
-//! `POST /media_content_storage_secrets`: authenticate, validate, authorise, sign, audit,
-//! respond. Every outcome is audited; a URL leaves only after its record is written.
+//! `POST /media_content_storage_secrets` and its batch form: authenticate, validate,
+//! authorise, sign, audit, respond. Every decision is audited; a URL leaves only after its
+//! record is written.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -9,18 +11,23 @@ use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::AppState;
+use super::fields::Fields;
 use super::json_body::JsonBody;
 use super::request_log::{DecisionLogFields, RequestId};
 use super::secret_request::SecretRequest;
 use crate::audit::{AuditEvent, AuditUnavailable, Decision};
 use crate::domain::{ContentMd5, ContentType, Violation};
-use crate::error::{ApiError, InvalidEntry};
-use crate::policy::Access;
-use crate::signing::{self, SignedUrl};
+use crate::error::{ApiError, ErrorDetail, InvalidEntry, MAX_BATCH_BODY_BYTES};
+use crate::issuing::{IssuedUrl, UrlGrant};
+use crate::policy::{Access, Client, ContentTypeAccess};
 use crate::timestamp;
+
+/// Most secrets in one batch.
+pub const MAX_BATCH: usize = 100;
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -30,12 +37,28 @@ pub async fn create(
     body: Result<JsonBody, ApiError>,
 ) -> Response {
     let mut audit = AuditEvent::new(request_id.as_str(), Some(remote.to_string()));
-    let outcome = decide(&state, &headers, body, &mut audit);
+    let outcome = authenticate(&state, &headers, &mut audit).and_then(|client| {
+        let JsonBody(body) = body.map_err(|e| refuse(&mut audit, Decision::Invalid, e))?;
+        let fields = Fields::member(&body, "secret").map_err(|entry| {
+            refuse(
+                &mut audit,
+                Decision::Invalid,
+                ApiError::Validation(vec![entry]),
+            )
+        })?;
+        decide(
+            &state,
+            &client,
+            fields,
+            &mut audit,
+            OffsetDateTime::now_utc(),
+        )
+    });
     let log_fields = DecisionLogFields::from(&audit);
     let mut response = match record(&state, audit).await {
         Err(unavailable) => ApiError::from(unavailable).into_response(),
         Ok(()) => match outcome {
-            Ok((secret, issued)) => created(request_id, secret, issued),
+            Ok((secret, issued)) => created(&request_id, &secret, issued),
             Err(error) => error.into_response(),
         },
     };
@@ -43,19 +66,129 @@ pub async fn create(
     response
 }
 
-struct Issued {
-    url: SignedUrl,
-    inserted_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
+/// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
+/// is authenticated once; each secret is validated, authorised, signed and audited on its
+/// own (audit `request_id` `<id>#<index>`), and one refusal does not fail the others.
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
+) -> Response {
+    let mut audit = AuditEvent::new(request_id.as_str(), Some(remote.to_string()));
+    let prepared = authenticate(&state, &headers, &mut audit).and_then(|client| {
+        let JsonBody(body) = body.map_err(|e| refuse(&mut audit, Decision::Invalid, e))?;
+        match batch_items(&body) {
+            Ok(_) => Ok((client, body)),
+            Err(entry) => Err(refuse(
+                &mut audit,
+                Decision::Invalid,
+                ApiError::Validation(vec![entry]),
+            )),
+        }
+    });
+    let (client, body) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let log_fields = DecisionLogFields::from(&audit);
+            let mut response = match record(&state, audit).await {
+                Err(unavailable) => ApiError::from(unavailable).into_response(),
+                Ok(()) => error.into_response(),
+            };
+            response.extensions_mut().insert(log_fields);
+            return response;
+        }
+    };
+    // Up to 100 RSA signatures and audit writes: off the async executor.
+    let remote = remote.to_string();
+    let worker_state = Arc::clone(&state);
+    let worker_id = request_id.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        let secrets = batch_items(&body).unwrap_or_default();
+        decide_batch(&worker_state, &client, &worker_id, &remote, secrets)
+    })
+    .await;
+    match items {
+        Ok(items) => batch_response(&request_id, items),
+        Err(_) => ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response(),
+    }
 }
 
-/// Decides the request, filling `audit` with what was decided and why.
-fn decide(
+fn batch_items(body: &Value) -> Result<&[Value], InvalidEntry> {
+    let Some(body) = body.as_object() else {
+        return Err(InvalidEntry::json_property("$", Violation::cast("object")));
+    };
+    match body.get("secrets") {
+        None | Some(Value::Null) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::required(),
+        )),
+        Some(Value::Array(items)) if (1..=MAX_BATCH).contains(&items.len()) => Ok(items),
+        Some(Value::Array(_)) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::new("length", format!("must hold 1 to {MAX_BATCH} secrets"))
+                .with_params(serde_json::json!({"min": 1, "max": MAX_BATCH})),
+        )),
+        Some(_) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::cast("array"),
+        )),
+    }
+}
+
+fn decide_batch(
+    state: &AppState,
+    client: &Client,
+    request_id: &RequestId,
+    remote: &str,
+    secrets: &[Value],
+) -> Vec<BatchItem> {
+    let now = OffsetDateTime::now_utc();
+    secrets
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let mut audit =
+                AuditEvent::new(format!("{request_id}#{index}"), Some(remote.to_owned()));
+            audit.client_id = Some(client.id.clone());
+            let outcome = Fields::at(Some(value), format!("$.secrets[{index}]"))
+                .map_err(|entry| {
+                    refuse(
+                        &mut audit,
+                        Decision::Invalid,
+                        ApiError::Validation(vec![entry]),
+                    )
+                })
+                .and_then(|fields| decide(state, client, fields, &mut audit, now));
+            let outcome = match state.audit.record(&audit) {
+                Err(unavailable) => Err(ApiError::from(unavailable)),
+                Ok(()) => outcome,
+            };
+            match outcome {
+                Ok((secret, issued)) => BatchItem {
+                    index,
+                    status: StatusCode::CREATED.as_u16(),
+                    data: Some(secret_data(&secret, issued)),
+                    error: None,
+                },
+                Err(error) => BatchItem {
+                    index,
+                    status: error.status().as_u16(),
+                    data: None,
+                    error: Some(error.detail()),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The client that the `Authorization` header identifies; a refusal is recorded in `audit`.
+pub fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    body: Result<JsonBody, ApiError>,
     audit: &mut AuditEvent,
-) -> Result<(SecretRequest, Issued), ApiError> {
+) -> Result<Arc<Client>, ApiError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
@@ -70,9 +203,19 @@ fn decide(
             )
         })?;
     audit.client_id = Some(client.id.clone());
+    Ok(client)
+}
 
-    let JsonBody(body) = body.map_err(|e| refuse(audit, Decision::Invalid, e))?;
-    let secret = SecretRequest::from_json(&body, &state.known_buckets)
+/// Decides one secret for `client`, filling `audit` with what was decided and why.
+fn decide(
+    state: &AppState,
+    client: &Client,
+    fields: Fields<'_>,
+    audit: &mut AuditEvent,
+    now: OffsetDateTime,
+) -> Result<(SecretRequest, IssuedUrl), ApiError> {
+    let path = fields.path().to_owned();
+    let secret = SecretRequest::from_fields(fields, &state.known_buckets)
         .map_err(|entries| refuse(audit, Decision::Invalid, ApiError::Validation(entries)))?;
     audit.action = Some(secret.action.as_str());
     audit.bucket = Some(secret.bucket.to_string());
@@ -81,38 +224,69 @@ fn decide(
     let lifetime = client
         .lifetime(secret.expires_in, state.secrets_ttl)
         .map_err(|too_long| {
-            let violation = Violation::new("number", too_long.to_string())
-                .with_params(serde_json::json!({"less_than_or_equal_to": too_long.max_ttl}));
-            let entry = InvalidEntry::json_property("$.secret.expires_in", violation);
-            refuse(audit, Decision::Invalid, ApiError::Validation(vec![entry]))
+            refuse(
+                audit,
+                Decision::Invalid,
+                lifetime_error(&path, too_long.max_ttl),
+            )
         })?;
     let path = format!("/{}/{}", secret.bucket, secret.object);
     let access = Access {
-        action: secret.action,
-        path: &path,
-        content_type: secret.content_type.as_ref().map(ContentType::as_str),
+        content_type: secret
+            .content_type
+            .as_ref()
+            .map(|ct| ContentTypeAccess::Exact(ct.as_str())),
+        content_length_range: secret.content_length_range,
+        if_generation_match: secret.if_generation_match,
+        ..Access::object(secret.action, &path)
     };
-    let rule = client
+    let grant = client
         .authorize(&access)
         .map_err(|denial| refuse(audit, Decision::Denied, ApiError::Forbidden(denial)))?;
 
-    let issued = sign(state, &secret, lifetime, OffsetDateTime::now_utc())
-        .map_err(|e| refuse(audit, Decision::Failed, e))?;
+    let url_grant = UrlGrant {
+        action: secret.action,
+        bucket: secret.bucket.as_str(),
+        object: secret.object.as_str(),
+        version: secret.version,
+        content_type: secret.content_type.as_ref().map(ContentType::as_str),
+        content_md5: secret.content_md5.as_ref().map(ContentMd5::as_str),
+        if_generation_match: grant.if_generation_match,
+        content_length_range: grant.content_length_range,
+        lifetime,
+    };
+    let issued = state
+        .issuer
+        .issue_url(&url_grant, now)
+        .map_err(|e| refuse(audit, Decision::Failed, ApiError::Internal(e.into())))?;
     audit.expires_at = Some(timestamp::iso8601(issued.expires_at));
     audit.decide(
         Decision::Issued,
-        format!("allowed by rule {rule} of client {:?}", client.id),
+        format!("allowed by rule {} of client {:?}", grant.rule, client.id),
     );
     Ok((secret, issued))
 }
 
-fn refuse(audit: &mut AuditEvent, decision: Decision, error: ApiError) -> ApiError {
+/// The 422 for an `expires_in` (of the object at `path`) above the client's `max_ttl`.
+pub fn lifetime_error(path: &str, max_ttl: u32) -> ApiError {
+    let violation = Violation::new(
+        "number",
+        format!("must be at most {max_ttl} seconds for this client"),
+    )
+    .with_params(serde_json::json!({"less_than_or_equal_to": max_ttl}));
+    ApiError::Validation(vec![InvalidEntry::json_property(
+        format!("{path}.expires_in"),
+        violation,
+    )])
+}
+
+pub fn refuse(audit: &mut AuditEvent, decision: Decision, error: ApiError) -> ApiError {
     audit.decide(decision, error.audit_reason());
     error
 }
 
 /// Writes the audit record; slow synced writes run off the async executor.
-async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
+pub async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
     if state.audit.syncs() {
         let state = Arc::clone(state);
         tokio::task::spawn_blocking(move || state.audit.record(&event))
@@ -123,47 +297,18 @@ async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUna
     }
 }
 
-/// Signs a V2 URL that expires `lifetime` seconds after `now` (whole seconds, like `Expires`).
-fn sign(
-    state: &AppState,
-    secret: &SecretRequest,
-    lifetime: u32,
-    now: OffsetDateTime,
-) -> Result<Issued, ApiError> {
-    let inserted_at = timestamp::whole_seconds(now);
-    let expires_at = inserted_at + time::Duration::seconds(lifetime.into());
-    let expires = u64::try_from(expires_at.unix_timestamp())
-        .map_err(|_| anyhow::anyhow!("the clock is before 1970"))?;
-    let request = signing::v2::V2Request {
-        method: secret.action.as_str(),
-        bucket: secret.bucket.as_str(),
-        object: secret.object.as_str(),
-        content_md5: secret.content_md5.as_ref().map(ContentMd5::as_str),
-        content_type: secret.content_type.as_ref().map(ContentType::as_str),
-        extension_headers: &[],
-        expires,
-    };
-    let url = signing::v2::sign(&state.storage_base_url, &request, &state.key)
-        .map_err(anyhow::Error::from)?;
-    Ok(Issued {
-        url,
-        inserted_at,
-        expires_at,
-    })
-}
-
 #[derive(Serialize)]
-struct SecretResponse {
-    meta: Meta,
-    data: SecretData,
-}
-
-#[derive(Serialize)]
-struct Meta {
-    code: u16,
+pub struct Meta<'a> {
+    pub code: u16,
     #[serde(rename = "type")]
-    kind: &'static str,
-    request_id: RequestId,
+    pub kind: &'static str,
+    pub request_id: &'a RequestId,
+}
+
+#[derive(Serialize)]
+struct SecretResponse<'a> {
+    meta: Meta<'a>,
+    data: SecretData,
 }
 
 #[derive(Serialize)]
@@ -177,32 +322,74 @@ struct SecretData {
     secret_url: String,
     expires_at: String,
     inserted_at: String,
+    version: &'static str,
+    /// The headers the request must send, exactly: pass them to `fetch` as they are.
+    headers: BTreeMap<&'static str, String>,
 }
 
-fn created(request_id: RequestId, secret: SecretRequest, issued: Issued) -> Response {
+#[derive(Serialize)]
+struct BatchItem {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<SecretData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse<'a> {
+    meta: Meta<'a>,
+    data: Vec<BatchItem>,
+}
+
+fn secret_data(secret: &SecretRequest, issued: IssuedUrl) -> SecretData {
+    SecretData {
+        action: secret.action.as_str(),
+        bucket: secret.bucket.to_string(),
+        resource_id: secret.resource_id.clone(),
+        resource_name: secret.resource_name.clone(),
+        content_type: secret
+            .content_type
+            .as_ref()
+            .map(|ct| ct.as_str().to_owned()),
+        content_md5: secret
+            .content_md5
+            .as_ref()
+            .map(|md5| md5.as_str().to_owned()),
+        secret_url: issued.url.into_inner(),
+        expires_at: timestamp::iso8601(issued.expires_at),
+        inserted_at: timestamp::iso8601(issued.inserted_at),
+        version: issued.version.as_str(),
+        headers: issued.headers.into_iter().collect(),
+    }
+}
+
+fn created(request_id: &RequestId, secret: &SecretRequest, issued: IssuedUrl) -> Response {
     let body = SecretResponse {
         meta: Meta {
             code: StatusCode::CREATED.as_u16(),
             kind: "object",
             request_id,
         },
-        data: SecretData {
-            action: secret.action.as_str(),
-            bucket: secret.bucket.to_string(),
-            resource_id: secret.resource_id,
-            resource_name: secret.resource_name,
-            content_type: secret.content_type.map(|ct| ct.as_str().to_owned()),
-            content_md5: secret.content_md5.map(|md5| md5.as_str().to_owned()),
-            secret_url: issued.url.into_inner(),
-            expires_at: timestamp::iso8601(issued.expires_at),
-            inserted_at: timestamp::iso8601(issued.inserted_at),
-        },
+        data: secret_data(secret, issued),
     };
-    // The URL is a bearer credential: no cache may keep the response.
-    (
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(body),
-    )
-        .into_response()
+    no_store(StatusCode::CREATED, Json(body))
+}
+
+fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
+    let body = BatchResponse {
+        meta: Meta {
+            code: StatusCode::OK.as_u16(),
+            kind: "list",
+            request_id,
+        },
+        data: items,
+    };
+    no_store(StatusCode::OK, Json(body))
+}
+
+/// Issued URLs are bearer credentials: no cache may keep a response that holds them.
+pub fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
 }

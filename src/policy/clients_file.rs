@@ -8,7 +8,9 @@
 //! [[clients.allow]]
 //! methods = ["PUT"]
 //! resources = ["/declarations/uploads/**"]
-//! content_types = ["image/jpeg", "application/pdf"]
+//! content_types = ["image/jpeg", "application/pdf"]   # or "image/*"
+//! max_size = 10485760                                  # bytes; signed into uploads
+//! require_no_overwrite = true                          # uploads may only create
 //! ```
 //!
 //! Unknown fields are errors, so a typo cannot silently widen or drop a rule.
@@ -19,7 +21,7 @@ use serde::Deserialize;
 
 use super::{ANONYMOUS, Client, ResourcePattern, Rule, media_type};
 use crate::config::MAX_SECRETS_TTL;
-use crate::domain::{Action, ContentType};
+use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,9 @@ struct RuleEntry {
     methods: Vec<String>,
     resources: Vec<String>,
     content_types: Option<Vec<String>>,
+    max_size: Option<u64>,
+    #[serde(default)]
+    require_no_overwrite: bool,
 }
 
 /// Parses and checks a clients file. `default_ttl` is the `max_ttl` of clients that set none.
@@ -133,7 +138,7 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
     let methods = entry
         .methods
         .iter()
-        .map(|m| Action::parse(m).map_err(|v| format!("methods: {m:?} {}", v.description)))
+        .map(|m| Action::parse_method(m).map_err(|v| format!("methods: {m:?} {}", v.description)))
         .collect::<Result<Vec<_>, _>>()?;
     if entry.resources.is_empty() {
         return Err("resources: list at least one pattern".into());
@@ -161,10 +166,24 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    if let Some(max_size) = entry.max_size
+        && max_size > MAX_OBJECT_SIZE
+    {
+        return Err(format!("max_size: at most {MAX_OBJECT_SIZE} bytes (5 TiB)"));
+    }
+    let uploads = methods.iter().any(|m| m.is_upload());
+    if !uploads && (entry.max_size.is_some() || entry.require_no_overwrite) {
+        return Err(
+            "max_size and require_no_overwrite apply to uploads: list PUT, RESUMABLE or POST"
+                .into(),
+        );
+    }
     Ok(Rule {
         methods,
         resources,
         content_types,
+        max_size: entry.max_size,
+        require_no_overwrite: entry.require_no_overwrite,
     })
 }
 
@@ -276,7 +295,7 @@ resources = ["/declarations/uploads/*/preview.jpg"]
         let base = format!("[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n");
         for (rule, expected) in [
             (
-                "methods = [\"DELETE\"]\nresources = [\"/**\"]",
+                "methods = [\"PATCH\"]\nresources = [\"/**\"]",
                 "allow[0].methods",
             ),
             ("methods = []\nresources = [\"/**\"]", "allow[0].methods"),
@@ -300,6 +319,26 @@ resources = ["/declarations/uploads/*/preview.jpg"]
         assert!(
             parse_err(&format!("{base}max_ttl = 604801\n")).contains("max_ttl"),
             "over seven days"
+        );
+    }
+
+    #[test]
+    fn upload_limits_are_read_and_only_for_uploads() {
+        let base = format!(
+            "[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\n"
+        );
+        let clients = parse_ok(&format!(
+            "{base}methods = [\"PUT\", \"RESUMABLE\", \"POST\"]\nresources = [\"/**\"]\ncontent_types = [\"image/*\"]\nmax_size = 1024\nrequire_no_overwrite = true\n"
+        ));
+        let rule = &clients[0].allow[0];
+        assert_eq!(rule.max_size, Some(1024));
+        assert!(rule.require_no_overwrite);
+        assert_eq!(rule.content_types, Some(vec!["image/*".to_owned()]));
+        assert!(
+            parse_err(&format!(
+                "{base}methods = [\"GET\"]\nresources = [\"/**\"]\nmax_size = 5\n"
+            ))
+            .contains("apply to uploads")
         );
     }
 

@@ -8,7 +8,7 @@ mod pattern;
 
 pub use pattern::ResourcePattern;
 
-use crate::domain::Action;
+use crate::domain::{Action, ContentLengthRange};
 
 /// The client id that callers without credentials act as, when the configuration has one.
 pub const ANONYMOUS: &str = "anonymous";
@@ -31,17 +31,55 @@ pub struct Client {
 pub struct Rule {
     pub methods: Vec<Action>,
     pub resources: Vec<ResourcePattern>,
-    /// Media types (lower case, without parameters); `None` means any.
+    /// Media types (lower case, without parameters, `type/*` for a whole type); `None`: any.
     pub content_types: Option<Vec<String>>,
+    /// Uploads may not be larger; a request without a size limit gets this one signed in.
+    pub max_size: Option<u64>,
+    /// Uploads may only create objects: `x-goog-if-generation-match: 0` is signed in.
+    pub require_no_overwrite: bool,
+}
+
+/// The content type a request pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentTypeAccess<'a> {
+    Exact(&'a str),
+    /// A form upload whose `Content-Type` must start with this (`image/`).
+    Prefix(&'a str),
 }
 
 /// What a caller asks for, as the policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
     pub action: Action,
-    /// `/bucket/object`, decoded.
+    /// `/bucket/object`, decoded; with `path_is_prefix`, `/bucket/` and a key prefix.
     pub path: &'a str,
-    pub content_type: Option<&'a str>,
+    pub path_is_prefix: bool,
+    pub content_type: Option<ContentTypeAccess<'a>>,
+    pub content_length_range: Option<ContentLengthRange>,
+    pub if_generation_match: Option<u64>,
+}
+
+impl<'a> Access<'a> {
+    /// A request for one object with no upload conditions.
+    pub fn object(action: Action, path: &'a str) -> Self {
+        Self {
+            action,
+            path,
+            path_is_prefix: false,
+            content_type: None,
+            content_length_range: None,
+            if_generation_match: None,
+        }
+    }
+}
+
+/// What the policy allows, with the upload conditions it adds to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Index of the rule that allowed it.
+    pub rule: usize,
+    pub content_length_range: Option<ContentLengthRange>,
+    pub if_generation_match: Option<u64>,
 }
 
 /// Why a request was refused. The message names the condition that failed for this caller,
@@ -59,6 +97,24 @@ pub enum Denial {
         method: &'static str,
         content_type: String,
     },
+    #[error("uploads to this path may be at most {max} bytes")]
+    Size { max: u64 },
+    #[error("uploads to this path may not overwrite: if_generation_match must be 0")]
+    Overwrite,
+    #[error("uploads to this path must not overwrite, which form uploads cannot guarantee")]
+    OverwriteForm,
+}
+
+impl Denial {
+    /// How far a request got before this condition failed; the furthest one is reported.
+    fn depth(&self) -> u8 {
+        match self {
+            Denial::Method(_) => 0,
+            Denial::Path { .. } => 1,
+            Denial::ContentTypeRequired { .. } | Denial::ContentType { .. } => 2,
+            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 3,
+        }
+    }
 }
 
 /// An `expires_in` above the client's `max_ttl`: refused, never silently shortened.
@@ -85,28 +141,22 @@ impl Client {
         }
     }
 
-    /// The index of the first rule that allows `access`, or the condition that failed. When
-    /// no rule allows it, the reported condition is the one that got furthest: method, then
-    /// path, then content type.
-    pub fn authorize(&self, access: &Access<'_>) -> Result<usize, Denial> {
-        let method = access.action.as_str();
-        let mut denial = Denial::Method(method);
+    /// The first rule that allows `access`, or the condition that failed. When no rule
+    /// allows it, the reported condition is the one that got furthest: method, path, content
+    /// type, then size and overwrite.
+    pub fn authorize(&self, access: &Access<'_>) -> Result<Grant, Denial> {
+        let mut denial = Denial::Method(access.action.as_str());
         for (index, rule) in self.allow.iter().enumerate() {
-            if !rule.methods.contains(&access.action) {
-                continue;
-            }
-            if !rule.resources.iter().any(|p| p.matches(access.path)) {
-                if matches!(denial, Denial::Method(_)) {
-                    denial = Denial::Path {
-                        method,
-                        path: access.path.to_owned(),
-                    };
+            match rule.allows(access) {
+                Ok((content_length_range, if_generation_match)) => {
+                    return Ok(Grant {
+                        rule: index,
+                        content_length_range,
+                        if_generation_match,
+                    });
                 }
-                continue;
-            }
-            match rule.check_content_type(access) {
-                Ok(()) => return Ok(index),
-                Err(content_denial) => denial = content_denial,
+                Err(failed) if failed.depth() > denial.depth() => denial = failed,
+                Err(_) => {}
             }
         }
         Err(denial)
@@ -114,21 +164,72 @@ impl Client {
 }
 
 impl Rule {
-    /// Uploads must pin one of the listed types; other methods may omit the header, but if they
-    /// sign one, it must be listed too.
+    /// The upload conditions to sign if this rule allows `access`.
+    fn allows(
+        &self,
+        access: &Access<'_>,
+    ) -> Result<(Option<ContentLengthRange>, Option<u64>), Denial> {
+        let method = access.action.as_str();
+        if !self.methods.contains(&access.action) {
+            return Err(Denial::Method(method));
+        }
+        let path_allowed = if access.path_is_prefix {
+            self.resources.iter().any(|p| p.covers_prefix(access.path))
+        } else {
+            self.resources.iter().any(|p| p.matches(access.path))
+        };
+        if !path_allowed {
+            return Err(Denial::Path {
+                method,
+                path: access.path.to_owned(),
+            });
+        }
+        self.check_content_type(access)?;
+        if !access.action.is_upload() {
+            return Ok((access.content_length_range, access.if_generation_match));
+        }
+        let range = match (self.max_size, access.content_length_range) {
+            (Some(max), Some(range)) if range.max > max => return Err(Denial::Size { max }),
+            (Some(max), None) => Some(ContentLengthRange { min: 0, max }),
+            (_, requested) => requested,
+        };
+        let generation = match (self.require_no_overwrite, access.if_generation_match) {
+            (true, _) if access.action == Action::Post => return Err(Denial::OverwriteForm),
+            (true, None | Some(0)) => Some(0),
+            (true, Some(_)) => return Err(Denial::Overwrite),
+            (false, requested) => requested,
+        };
+        Ok((range, generation))
+    }
+
+    /// Uploads must pin a listed type; other methods may omit the header, but if they sign
+    /// one, it must be listed too. `type/*` entries allow every subtype, and form uploads with
+    /// a prefix only under such an entry.
     fn check_content_type(&self, access: &Access<'_>) -> Result<(), Denial> {
         let Some(allowed) = &self.content_types else {
             return Ok(());
         };
         let method = access.action.as_str();
-        match access.content_type {
-            None if access.action.is_upload() => Err(Denial::ContentTypeRequired { method }),
-            None => Ok(()),
-            Some(content_type) if allowed.contains(&media_type(content_type)) => Ok(()),
-            Some(content_type) => Err(Denial::ContentType {
+        let (requested, is_prefix) = match access.content_type {
+            None if access.action.is_upload() => {
+                return Err(Denial::ContentTypeRequired { method });
+            }
+            None => return Ok(()),
+            Some(ContentTypeAccess::Exact(value)) => (value, false),
+            Some(ContentTypeAccess::Prefix(value)) => (value, true),
+        };
+        let media = media_type(requested);
+        let listed = allowed.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(type_prefix) => media.starts_with(type_prefix),
+            None => !is_prefix && *entry == media,
+        });
+        if listed {
+            Ok(())
+        } else {
+            Err(Denial::ContentType {
                 method,
-                content_type: content_type.to_owned(),
-            }),
+                content_type: requested.to_owned(),
+            })
         }
     }
 }
@@ -152,9 +253,11 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         jwt_subject: None,
         max_ttl,
         allow: vec![Rule {
-            methods: Action::ALL.to_vec(),
+            methods: Action::AEL_ACTIONS.to_vec(),
             resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
             content_types: None,
+            max_size: None,
+            require_no_overwrite: false,
         }],
     }
 }
@@ -171,6 +274,8 @@ mod tests {
                 .map(|p| ResourcePattern::parse(p).unwrap())
                 .collect(),
             content_types: content_types.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+            max_size: None,
+            require_no_overwrite: false,
         }
     }
 
@@ -196,11 +301,12 @@ mod tests {
     }
 
     fn access(action: Action, path: &str, content_type: Option<&str>) -> Result<usize, Denial> {
-        frontend().authorize(&Access {
-            action,
-            path,
-            content_type,
-        })
+        frontend()
+            .authorize(&Access {
+                content_type: content_type.map(ContentTypeAccess::Exact),
+                ..Access::object(action, path)
+            })
+            .map(|grant| grant.rule)
     }
 
     #[test]
@@ -229,11 +335,7 @@ mod tests {
             allow: vec![rule(&[Action::Get], &["/**"], None)],
             ..frontend()
         };
-        let result = frontend.authorize(&Access {
-            action: Action::Put,
-            path: "/media/x",
-            content_type: None,
-        });
+        let result = frontend.authorize(&Access::object(Action::Put, "/media/x"));
         assert_eq!(result, Err(Denial::Method("PUT")));
     }
 
@@ -297,13 +399,131 @@ mod tests {
         for action in Action::ALL {
             assert!(
                 nobody
-                    .authorize(&Access {
-                        action,
-                        path: "/media/x",
-                        content_type: None
-                    })
+                    .authorize(&Access::object(action, "/media/x"))
                     .is_err()
             );
         }
+    }
+
+    fn uploader(max_size: Option<u64>, require_no_overwrite: bool) -> Client {
+        Client {
+            allow: vec![Rule {
+                max_size,
+                require_no_overwrite,
+                ..rule(
+                    &[Action::Put, Action::Resumable, Action::Post],
+                    &["/media/in/**"],
+                    Some(&["image/*"]),
+                )
+            }],
+            ..frontend()
+        }
+    }
+
+    fn upload(
+        content_length_range: Option<ContentLengthRange>,
+        if_generation_match: Option<u64>,
+    ) -> Access<'static> {
+        Access {
+            content_type: Some(ContentTypeAccess::Exact("image/png")),
+            content_length_range,
+            if_generation_match,
+            ..Access::object(Action::Put, "/media/in/x.png")
+        }
+    }
+
+    #[test]
+    fn max_size_is_signed_in_when_missing_and_enforced_when_given() {
+        let client = uploader(Some(100), false);
+        let grant = client.authorize(&upload(None, None)).unwrap();
+        assert_eq!(
+            grant.content_length_range,
+            Some(ContentLengthRange { min: 0, max: 100 })
+        );
+        let small = ContentLengthRange { min: 1, max: 50 };
+        assert_eq!(
+            client
+                .authorize(&upload(Some(small), None))
+                .unwrap()
+                .content_length_range,
+            Some(small)
+        );
+        let big = ContentLengthRange { min: 0, max: 101 };
+        assert_eq!(
+            client.authorize(&upload(Some(big), None)),
+            Err(Denial::Size { max: 100 })
+        );
+    }
+
+    #[test]
+    fn no_overwrite_is_signed_in_and_other_generations_refused() {
+        let client = uploader(None, true);
+        assert_eq!(
+            client
+                .authorize(&upload(None, None))
+                .unwrap()
+                .if_generation_match,
+            Some(0)
+        );
+        assert_eq!(
+            client
+                .authorize(&upload(None, Some(0)))
+                .unwrap()
+                .if_generation_match,
+            Some(0)
+        );
+        assert_eq!(
+            client.authorize(&upload(None, Some(7))),
+            Err(Denial::Overwrite)
+        );
+        let form = Access {
+            action: Action::Post,
+            ..upload(None, None)
+        };
+        assert_eq!(client.authorize(&form), Err(Denial::OverwriteForm));
+    }
+
+    #[test]
+    fn wildcard_content_types_allow_subtypes_and_prefixes() {
+        let client = uploader(None, false);
+        assert!(client.authorize(&upload(None, None)).is_ok());
+        let prefix = Access {
+            action: Action::Post,
+            content_type: Some(ContentTypeAccess::Prefix("image/")),
+            ..upload(None, None)
+        };
+        assert!(client.authorize(&prefix).is_ok());
+        let wider = Access {
+            content_type: Some(ContentTypeAccess::Prefix("im")),
+            ..prefix
+        };
+        assert!(matches!(
+            client.authorize(&wider),
+            Err(Denial::ContentType { .. })
+        ));
+        let text = Access {
+            content_type: Some(ContentTypeAccess::Exact("text/plain")),
+            ..upload(None, None)
+        };
+        assert!(matches!(
+            client.authorize(&text),
+            Err(Denial::ContentType { .. })
+        ));
+    }
+
+    #[test]
+    fn key_prefixes_need_a_trailing_double_star_rule() {
+        let client = uploader(None, false);
+        let form = |path: &'static str| Access {
+            action: Action::Post,
+            path,
+            path_is_prefix: true,
+            ..upload(None, None)
+        };
+        assert!(client.authorize(&form("/media/in/42/")).is_ok());
+        assert!(matches!(
+            client.authorize(&form("/media/")),
+            Err(Denial::Path { .. })
+        ));
     }
 }

@@ -95,6 +95,17 @@ impl ResourcePattern {
         reachable[path_len]
     }
 
+    /// Whether every path that starts with `prefix` matches. Only patterns of the form
+    /// `literal**` can promise that (a `*` elsewhere could stop at a `/` the uploader adds), and
+    /// they do when `prefix` starts with their literal part.
+    pub fn covers_prefix(&self, prefix: &str) -> bool {
+        match self.tokens.as_slice() {
+            [Token::Any] => true,
+            [Token::Literal(literal), Token::Any] => prefix.starts_with(literal.as_str()),
+            _ => false,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.source
     }
@@ -162,6 +173,23 @@ mod tests {
     fn unicode_is_matched_by_characters() {
         assert!(matches("/b/*/файл.pdf", "/b/日本/файл.pdf"));
         assert!(matches("/b/caf*", "/b/café"));
+    }
+
+    #[test]
+    fn only_trailing_double_star_patterns_cover_a_prefix() {
+        let covers = |pattern: &str, prefix: &str| {
+            ResourcePattern::parse(pattern)
+                .unwrap()
+                .covers_prefix(prefix)
+        };
+        assert!(covers("/b/uploads/**", "/b/uploads/42/"));
+        assert!(covers("/b/uploads/**", "/b/uploads/"));
+        assert!(covers("/**", "/b/x"));
+        assert!(!covers("/b/uploads/**", "/b/upload"));
+        assert!(!covers("/b/uploads/**", "/b/uploads-evil/"));
+        assert!(!covers("/b/uploads/*", "/b/uploads/"));
+        assert!(!covers("/b/*/x/**", "/b/a/x/"));
+        assert!(!covers("/b/uploads/x.pdf", "/b/uploads/x.pdf"));
     }
 
     #[test]

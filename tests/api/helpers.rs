@@ -116,6 +116,24 @@ impl TestApp {
         }
     }
 
+    /// Waits for the request log line of `request_id` (written after the response, by a
+    /// background thread) and returns all of them.
+    pub async fn wait_for_request_log(&self, request_id: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<Value> = self
+                .logs()
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|r| r["message"] == "request" && r["request_id"] == request_id)
+                .collect();
+            if !lines.is_empty() || Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

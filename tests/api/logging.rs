@@ -4,13 +4,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{BUCKET, TestApp, conformance_key_path, form_decode, query_pairs};
 
-fn request_lines(logs: &str) -> Vec<Value> {
-    logs.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|record| record["message"] == "request")
-        .collect()
-}
-
 #[tokio::test]
 async fn each_request_writes_one_json_line_with_its_details() {
     let app = TestApp::spawn();
@@ -23,13 +16,8 @@ async fn each_request_writes_one_json_line_with_its_details() {
         .await
         .unwrap();
     let body: Value = response.json().await.unwrap();
-    let logs = app.wait_for_log("log-test-1").await;
-
-    let lines: Vec<Value> = request_lines(&logs)
-        .into_iter()
-        .filter(|r| r["request_id"] == "log-test-1")
-        .collect();
-    assert_eq!(lines.len(), 1, "{logs}");
+    let lines = app.wait_for_request_log("log-test-1").await;
+    assert_eq!(lines.len(), 1, "{}", app.logs());
     let line = &lines[0];
     assert_eq!(line["method"], "POST");
     assert_eq!(line["path"], "/media_content_storage_secrets");
@@ -51,12 +39,9 @@ async fn refused_requests_are_logged_with_their_status() {
         .send()
         .await
         .unwrap();
-    let logs = app.wait_for_log("log-test-422").await;
-    let line = request_lines(&logs)
-        .into_iter()
-        .find(|r| r["request_id"] == "log-test-422")
-        .expect("a line for the refused request");
-    assert_eq!(line["status"], 422);
+    let lines = app.wait_for_request_log("log-test-422").await;
+    assert_eq!(lines[0]["status"], 422);
+    assert_eq!(lines[0]["decision"], "invalid");
 }
 
 #[tokio::test]

@@ -60,10 +60,12 @@ async fn put_secret_returns_201_in_ael_api_shape() {
             "content_md5",
             "content_type",
             "expires_at",
+            "headers",
             "inserted_at",
             "resource_id",
             "resource_name",
-            "secret_url"
+            "secret_url",
+            "version"
         ]
     );
     assert_eq!(data["action"], "PUT");

@@ -61,7 +61,7 @@ fn pair(entry: &str, rule: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn rejects_unknown_or_malformed_action() {
     let app = TestApp::spawn();
-    for action in [json!("DELETE"), json!("get"), json!("POST"), json!(" GET")] {
+    for action in [json!("PATCH"), json!("get"), json!("POST"), json!(" GET")] {
         assert_eq!(
             invalid_entries(&app, &with("action", action.clone())).await,
             pair("action", "inclusion"),
@@ -81,11 +81,11 @@ async fn rejects_unknown_or_malformed_action() {
 #[tokio::test]
 async fn inclusion_rule_lists_the_allowed_actions() {
     let app = TestApp::spawn();
-    let response = app.post_secret(&with("action", json!("DELETE"))).await;
+    let response = app.post_secret(&with("action", json!("PATCH"))).await;
     let error: Value = response.json().await.unwrap();
     assert_eq!(
         error["error"]["invalid"][0]["rules"][0]["params"],
-        json!(["GET", "HEAD", "PUT"])
+        json!(["GET", "HEAD", "PUT", "DELETE", "RESUMABLE"])
     );
 }
 
@@ -243,7 +243,7 @@ async fn rejects_content_md5_that_is_not_base64_of_16_bytes() {
 async fn lists_every_invalid_field_not_only_the_first() {
     let app = TestApp::spawn();
     let body = json!({"secret": {
-        "action": "DELETE",
+        "action": "PATCH",
         "bucket": "nope-bucket",
         "resource_id": "a//b",
         "resource_name": "x\ny",

@@ -1,0 +1,300 @@
+//! The body of `POST /upload_policies`: a browser form upload, validated field by field.
+
+use serde_json::Value;
+
+use super::fields::{Fields, size_limit};
+use crate::domain::{
+    BucketName, ContentLengthRange, ContentType, ObjectName, Violation, find_control_character,
+};
+use crate::error::InvalidEntry;
+
+const MAX_METADATA_BYTES: usize = 8 * 1024;
+const MAX_REDIRECT_BYTES: usize = 2048;
+
+/// Which names the form may upload to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRequest {
+    Exact(ObjectName),
+    /// Any name starting with this.
+    Prefix(String),
+}
+
+/// A validated request for a POST policy.
+#[derive(Debug, Clone)]
+pub struct PolicyRequest {
+    pub bucket: BucketName,
+    pub key: KeyRequest,
+    pub content_type: Option<ContentType>,
+    pub content_type_prefix: Option<ContentType>,
+    pub content_length_range: Option<ContentLengthRange>,
+    /// `x-goog-meta-<name>` form fields, sorted by name.
+    pub metadata: Vec<(String, String)>,
+    pub success_action_redirect: Option<String>,
+    pub success_action_status: Option<&'static str>,
+    pub expires_in: Option<u32>,
+}
+
+impl PolicyRequest {
+    /// Reads `{"policy": {...}}`.
+    pub fn from_json(
+        body: &Value,
+        known_buckets: &[BucketName],
+    ) -> Result<Self, Vec<InvalidEntry>> {
+        let mut fields = Fields::member(body, "policy").map_err(|entry| vec![entry])?;
+        let bucket = fields.check("bucket", bucket(&fields, known_buckets));
+        let key = key(&mut fields);
+        let content_type = fields.check(
+            "content_type",
+            fields
+                .optional_str("content_type")
+                .and_then(|v| v.map(ContentType::parse).transpose()),
+        );
+        let content_type_prefix = fields.check(
+            "content_type_prefix",
+            fields
+                .optional_str("content_type_prefix")
+                .and_then(|v| v.map(ContentType::parse).transpose()),
+        );
+        if matches!(
+            (&content_type, &content_type_prefix),
+            (Some(Some(_)), Some(Some(_)))
+        ) {
+            fields.reject(
+                "content_type_prefix",
+                Violation::new(
+                    "exclusion",
+                    "give content_type or content_type_prefix, not both",
+                ),
+            );
+        }
+        let content_length_range = size_limit(&mut fields);
+        let metadata = fields.check("metadata", metadata(fields.get("metadata")));
+        let success_action_redirect = fields.check(
+            "success_action_redirect",
+            fields
+                .optional_str("success_action_redirect")
+                .and_then(|v| v.map(redirect).transpose()),
+        );
+        let success_action_status = fields.check(
+            "success_action_status",
+            status(fields.get("success_action_status")),
+        );
+        let expires_in = fields.check(
+            "expires_in",
+            fields
+                .optional_u64("expires_in", 1, 604_800)
+                .map(|s| s.map(|s| u32::try_from(s).expect("at most 7 days"))),
+        );
+        let request = (|| {
+            Some(Self {
+                bucket: bucket?,
+                key: key?,
+                content_type: content_type?,
+                content_type_prefix: content_type_prefix?,
+                content_length_range: content_length_range.ok()?,
+                metadata: metadata?,
+                success_action_redirect: success_action_redirect?,
+                success_action_status: success_action_status?,
+                expires_in: expires_in?,
+            })
+        })();
+        fields.finish(request)
+    }
+}
+
+fn bucket(fields: &Fields<'_>, known_buckets: &[BucketName]) -> Result<BucketName, Violation> {
+    let bucket = BucketName::parse(fields.required_str("bucket")?)?;
+    if known_buckets.contains(&bucket) {
+        Ok(bucket)
+    } else {
+        Err(Violation::new(
+            "inclusion",
+            "is not a bucket this service issues URLs for",
+        ))
+    }
+}
+
+/// Exactly one of `key` and `key_prefix`.
+fn key(fields: &mut Fields<'_>) -> Option<KeyRequest> {
+    let exact = fields.check("key", fields.optional_str("key"))?;
+    let prefix = fields.check("key_prefix", fields.optional_str("key_prefix"))?;
+    match (exact, prefix) {
+        (Some(key), None) => fields
+            .check("key", ObjectName::parse(key))
+            .map(KeyRequest::Exact),
+        (None, Some(prefix)) => {
+            // A prefix is a name, possibly ending with the `/` of a folder.
+            let name = prefix.strip_suffix('/').unwrap_or(prefix);
+            fields
+                .check("key_prefix", ObjectName::parse(name))
+                .map(|_| KeyRequest::Prefix(prefix.to_owned()))
+        }
+        (None, None) => {
+            fields.reject("key", Violation::new("required", "give key or key_prefix"));
+            None
+        }
+        (Some(_), Some(_)) => {
+            fields.reject(
+                "key_prefix",
+                Violation::new("exclusion", "give key or key_prefix, not both"),
+            );
+            None
+        }
+    }
+}
+
+/// `{"owner": "user-42"}`: custom metadata, sent as `x-goog-meta-owner` form fields.
+fn metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, Violation> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| Violation::cast("object of strings"))?;
+    let mut total = 0;
+    let mut entries = Vec::with_capacity(object.len());
+    for (name, value) in object {
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(Violation::new(
+                "format",
+                format!("name {name:?} must be 1 to 64 of a-z 0-9 - _"),
+            ));
+        }
+        let value = value
+            .as_str()
+            .ok_or_else(|| Violation::cast("object of strings"))?;
+        if let Some(found) = find_control_character(value) {
+            return Err(Violation::new(
+                "format",
+                format!("{name:?} contains a control character ({found})"),
+            ));
+        }
+        total += name.len() + value.len();
+        entries.push((format!("x-goog-meta-{name}"), value.to_owned()));
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(Violation::new(
+            "length",
+            format!("must be at most {MAX_METADATA_BYTES} bytes in all"),
+        ));
+    }
+    Ok(entries)
+}
+
+fn redirect(url: &str) -> Result<String, Violation> {
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= MAX_REDIRECT_BYTES
+        && url.parse::<axum::http::Uri>().is_ok();
+    if valid {
+        Ok(url.to_owned())
+    } else {
+        Err(Violation::new("format", "must be an http or https URL"))
+    }
+}
+
+fn status(value: Option<&Value>) -> Result<Option<&'static str>, Violation> {
+    let code = match value {
+        None => return Ok(None),
+        Some(Value::String(text)) => text.as_str(),
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(200) => "200",
+            Some(201) => "201",
+            Some(204) => "204",
+            _ => "",
+        },
+        Some(_) => "",
+    };
+    match code {
+        "200" => Ok(Some("200")),
+        "201" => Ok(Some("201")),
+        "204" => Ok(Some("204")),
+        _ => Err(Violation::new("inclusion", "must be 200, 201 or 204")
+            .with_params(serde_json::json!(["200", "201", "204"]))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn buckets() -> Vec<BucketName> {
+        vec![BucketName::parse("media").unwrap()]
+    }
+
+    fn entries(policy: &Value) -> Vec<String> {
+        PolicyRequest::from_json(&json!({ "policy": policy }), &buckets())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.entry)
+            .collect()
+    }
+
+    #[test]
+    fn reads_a_full_policy() {
+        let body = json!({"policy": {"bucket": "media", "key_prefix": "uploads/42/", "content_type_prefix": "image/",
+            "max_size": 1000, "metadata": {"owner": "user-42"}, "success_action_status": 201, "expires_in": 300}});
+        let policy = PolicyRequest::from_json(&body, &buckets()).unwrap();
+        assert_eq!(policy.key, KeyRequest::Prefix("uploads/42/".into()));
+        assert_eq!(
+            policy.content_length_range,
+            Some(ContentLengthRange { min: 0, max: 1000 })
+        );
+        assert_eq!(
+            policy.metadata,
+            [("x-goog-meta-owner".to_owned(), "user-42".to_owned())]
+        );
+        assert_eq!(policy.success_action_status, Some("201"));
+    }
+
+    #[test]
+    fn key_or_prefix_exactly_once() {
+        assert_eq!(entries(&json!({"bucket": "media"})), ["$.policy.key"]);
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key": "a", "key_prefix": "b/"})),
+            ["$.policy.key_prefix"]
+        );
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key_prefix": "a//"})),
+            ["$.policy.key_prefix"]
+        );
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key": "../x"})),
+            ["$.policy.key"]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_metadata_redirects_and_statuses() {
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key": "a", "metadata": {"Bad Name": "x"}})),
+            ["$.policy.metadata"]
+        );
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key": "a", "metadata": {"a": "x\ny"}})),
+            ["$.policy.metadata"]
+        );
+        assert_eq!(
+            entries(
+                &json!({"bucket": "media", "key": "a", "success_action_redirect": "javascript:alert(1)"})
+            ),
+            ["$.policy.success_action_redirect"]
+        );
+        assert_eq!(
+            entries(&json!({"bucket": "media", "key": "a", "success_action_status": 302})),
+            ["$.policy.success_action_status"]
+        );
+        assert_eq!(
+            entries(
+                &json!({"bucket": "media", "key": "a", "content_type": "image/png", "content_type_prefix": "image/"})
+            ),
+            ["$.policy.content_type_prefix"]
+        );
+    }
+}
