@@ -9,11 +9,12 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{BUCKET, TestApp, conformance_key_path, query_pairs};
+use crate::helpers::{BUCKET, TestApp, conformance_key_path, query_pairs, temp_file};
+use crate::policy::spawn_without_open_mode;
 
 const CASES: usize = 1200;
 const ENDPOINT: &str = "https://storage.googleapis.com";
-const ACTIONS: [&str; 3] = ["GET", "HEAD", "PUT"];
+const ACTIONS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "RESUMABLE"];
 
 /// The Python that has `google-cloud-storage` installed: `STORAGE_SIGNER_ORACLE_PYTHON`, or the
 /// virtualenv `scripts/test` creates. Missing is a failure, not a skip.
@@ -32,13 +33,8 @@ fn oracle_python() -> PathBuf {
     python
 }
 
-/// Runs Google's client over `cases` and returns its URLs.
-pub fn google_urls(cases: &[Value]) -> Vec<String> {
-    let job = json!({
-        "key_path": conformance_key_path(),
-        "endpoint": ENDPOINT,
-        "cases": cases,
-    });
+/// Runs the Python oracle (`tests/oracle/google_signer.py`) on `job` and returns its answer.
+pub fn run_oracle(job: &Value) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/google_signer.py");
     let mut child = Command::new(oracle_python())
         .arg(script)
@@ -59,7 +55,17 @@ pub fn google_urls(cases: &[Value]) -> Vec<String> {
         "oracle failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Google's client's URLs for `cases`, signed with the conformance key.
+pub fn google_urls(cases: &[Value]) -> Vec<String> {
+    let result = run_oracle(&json!({
+        "mode": "sign",
+        "key_path": conformance_key_path(),
+        "endpoint": ENDPOINT,
+        "cases": cases,
+    }));
     eprintln!("oracle: google-cloud-storage {}", result["library"]);
     result["urls"]
         .as_array()
@@ -129,14 +135,16 @@ fn path(rng: &mut Rng, max_segments: usize) -> String {
         .join("/")
 }
 
-fn generate(count: usize) -> Vec<Value> {
-    let mut rng = Rng(0x5EED_2026);
+fn generate(count: usize, version: &str, seed: u64) -> Vec<Value> {
+    let mut rng = Rng(seed);
     (0..count)
         .map(|i| {
+            let action = ACTIONS[i % ACTIONS.len()];
             let mut secret = json!({
-                "action": ACTIONS[i % 3],
+                "action": action,
                 "bucket": BUCKET,
                 "resource_id": path(&mut rng, 3),
+                "version": version,
             });
             if rng.chance(60) {
                 secret["resource_name"] = json!(path(&mut rng, 2));
@@ -155,17 +163,25 @@ fn generate(count: usize) -> Vec<Value> {
                 secret["content_md5"] =
                     json!(base64::engine::general_purpose::STANDARD.encode(digest));
             }
+            if rng.chance(30) {
+                secret["if_generation_match"] =
+                    json!(if rng.chance(50) { 0 } else { rng.next() >> 20 });
+            }
+            if matches!(action, "PUT" | "RESUMABLE") && rng.chance(40) {
+                let max = rng.next() >> 24;
+                secret["content_length_range"] = json!([max / 2, max]);
+            }
+            if rng.chance(20) {
+                secret["expires_in"] = json!(1 + rng.below(604_800));
+            }
             json!({ "secret": secret })
         })
         .collect()
 }
 
-#[tokio::test]
-async fn v2_urls_match_google_python_client_for_generated_requests() {
-    let app = TestApp::spawn();
-    let app = &app;
-    let requests = generate(CASES);
-
+/// Asks the running service for each request, then Google's client for the same inputs, and
+/// returns the differences.
+async fn compare_with_google(app: &TestApp, requests: &[Value]) -> Vec<String> {
     let responses: Vec<Value> = futures_util::stream::iter(requests.iter())
         .map(|body| async move {
             let response = app.post_secret(body).await;
@@ -175,30 +191,9 @@ async fn v2_urls_match_google_python_client_for_generated_requests() {
         .buffered(8)
         .collect()
         .await;
-
-    let oracle_cases: Vec<Value> = responses
-        .iter()
-        .map(|response| {
-            let data = &response["data"];
-            let url = data["secret_url"].as_str().unwrap();
-            let expires: u64 = query_pairs(url)[0].1.parse().unwrap();
-            let object = match data["resource_name"].as_str() {
-                Some(name) => format!("{}/{name}", data["resource_id"].as_str().unwrap()),
-                None => data["resource_id"].as_str().unwrap().to_owned(),
-            };
-            json!({
-                "version": "v2",
-                "bucket": data["bucket"],
-                "object": object,
-                "method": data["action"],
-                "expiration": expires,
-                "content_type": data["content_type"],
-                "content_md5": data["content_md5"],
-            })
-        })
-        .collect();
+    let oracle_cases: Vec<Value> = responses.iter().map(|r| oracle_case(&r["data"])).collect();
     let expected = google_urls(&oracle_cases);
-    assert_eq!(expected.len(), CASES);
+    assert_eq!(expected.len(), requests.len());
 
     let mut mismatches = Vec::new();
     for ((response, case), google) in responses.iter().zip(&oracle_cases).zip(&expected) {
@@ -214,14 +209,87 @@ async fn v2_urls_match_google_python_client_for_generated_requests() {
             mismatches.push(format!("{case}\n  ours:   {ours}\n  google: {google}"));
         }
     }
+    mismatches
+}
+
+/// The inputs Google's client needs to build the URL the service issued in `data`.
+fn oracle_case(data: &Value) -> Value {
+    let url = data["secret_url"].as_str().unwrap();
+    let query: std::collections::HashMap<String, String> = query_pairs(url).into_iter().collect();
+    let object = match data["resource_name"].as_str() {
+        Some(name) => format!("{}/{name}", data["resource_id"].as_str().unwrap()),
+        None => data["resource_id"].as_str().unwrap().to_owned(),
+    };
+    // Content-Type and Content-MD5 are arguments of their own; Google's client adds
+    // x-goog-resumable itself for RESUMABLE.
+    let headers: serde_json::Map<String, Value> = data["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with("x-goog-") && *name != "x-goog-resumable")
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let mut case = json!({
+        "version": data["version"],
+        "bucket": data["bucket"],
+        "object": object,
+        "method": data["action"],
+        "content_type": data["content_type"],
+        "content_md5": data["content_md5"],
+        "headers": headers,
+    });
+    if data["version"] == "v2" {
+        case["expiration"] = json!(query["Expires"].parse::<u64>().unwrap());
+    } else {
+        case["expiration"] = json!(query["X-Goog-Expires"].parse::<u64>().unwrap());
+        case["timestamp"] = json!(query["X-Goog-Date"]);
+    }
+    case
+}
+
+/// The service with a clients file that lets anyone have any URL method for up to 7 days.
+fn spawn_permissive() -> (TestApp, tempfile::NamedTempFile) {
+    let clients = temp_file(
+        "[[clients]]\nid = \"anonymous\"\nmax_ttl = 604800\n[[clients.allow]]\nmethods = [\"GET\", \"HEAD\", \"PUT\", \"DELETE\", \"RESUMABLE\"]\nresources = [\"/**\"]\n",
+    );
+    let app = spawn_without_open_mode(&[("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap())]);
+    (app, clients)
+}
+
+#[tokio::test]
+async fn v2_urls_match_google_python_client_for_generated_requests() {
+    let (app, _clients) = spawn_permissive();
+    let requests = generate(CASES, "v2", 0x5EED_2026);
+    let mismatches = compare_with_google(&app, &requests).await;
     eprintln!(
-        "differential V2: {} requests, {} mismatches",
-        CASES,
+        "differential V2: {CASES} requests, {} mismatches",
         mismatches.len()
     );
     assert!(
         mismatches.is_empty(),
-        "{} of {CASES} URLs differ from Google's client; first ones:\n{}",
+        "{} of {CASES} V2 URLs differ from Google's client; first ones:\n{}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn v4_urls_match_google_python_client_for_generated_requests() {
+    let (app, _clients) = spawn_permissive();
+    let requests = generate(CASES, "v4", 0x5EED_0004);
+    let mismatches = compare_with_google(&app, &requests).await;
+    eprintln!(
+        "differential V4: {CASES} requests, {} mismatches",
+        mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {CASES} V4 URLs differ from Google's client; first ones:\n{}",
         mismatches.len(),
         mismatches
             .iter()

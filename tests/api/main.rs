@@ -1,6 +1,7 @@
 //! HTTP tests against the real binary, started on port 0.
 
 mod audit;
+mod batch;
 mod config;
 mod differential;
 mod health;
@@ -10,4 +11,7 @@ mod logging;
 mod policy;
 mod secrets;
 mod shutdown;
+mod upload_policies;
+mod uploads;
+mod v4;
 mod validation;
