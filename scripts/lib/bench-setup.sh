@@ -3,7 +3,9 @@
 # comparison runs) and sets:
 #   SERVICE_ENV   environment for `storage-signer serve`: policy on, audit trail to DIR/audit.log
 #   BENCH_API_KEY the caller's API key
-#   BENCH_BODY    the request body (an upload URL the caller's policy allows)
+#   BENCH_BODY    the request body (a V2 upload URL the caller's policy allows)
+#   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH
+#                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10
 bench_setup() {
   local dir=$1 hash i
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
@@ -24,19 +26,26 @@ api_key_sha256 = "$hash"
 max_ttl = 900
 [[clients.allow]]
 methods = ["PUT"]
-resources = ["/bench-bucket/declarations/*/uploads/**"]
+resources = ["/bench-bucket/declarations/*/uploads/**", "/bench-hmac/declarations/*/uploads/**"]
 content_types = ["application/pdf", "image/jpeg"]
 [[clients.allow]]
 methods = ["GET", "HEAD"]
 resources = ["/bench-bucket/declarations/*/uploads/*/preview.jpg"]
 TOML
-  BENCH_BODY='{"secret":{"action":"PUT","bucket":"bench-bucket","resource_id":"declarations/2026/uploads","resource_name":"scan 1.pdf","content_type":"application/pdf"}}'
+  local secret='"action":"PUT","resource_id":"declarations/2026/uploads","resource_name":"scan 1.pdf","content_type":"application/pdf"'
+  BENCH_BODY="{\"secret\":{$secret,\"bucket\":\"bench-bucket\"}}"
+  BENCH_BODY_V4="{\"secret\":{$secret,\"bucket\":\"bench-bucket\",\"version\":\"v4\"}}"
+  BENCH_BODY_HMAC="{\"secret\":{$secret,\"bucket\":\"bench-hmac\",\"version\":\"v4\"}}"
+  BENCH_BODY_BATCH="{\"secrets\":[$(for i in $(seq 10); do printf '%s{%s,"bucket":"bench-bucket"}' "$([ "$i" -gt 1 ] && echo ,)" "$secret"; done)]}"
   SERVICE_ENV=(
     "SERVICE_ACCOUNT_KEY_PATH=$dir/key.json"
-    "KNOWN_BUCKETS=bench-bucket"
+    "KNOWN_BUCKETS=bench-bucket,bench-hmac"
+    "HMAC_ACCESS_ID=GOOG1BENCHMARKACCESSID"
+    "HMAC_SECRET=$(openssl rand -base64 30)"
+    "HMAC_BUCKETS=bench-hmac"
     "CLIENTS_CONFIG_PATH=$dir/clients.toml"
     "AUDIT_LOG_PATH=$dir/audit.log"
     "LOG_LEVEL=info"
   )
-  export BENCH_API_KEY BENCH_BODY
+  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH
 }

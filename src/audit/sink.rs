@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::chain::{self, ChainHead};
 use super::{AuditEvent, Decision};
+use crate::timestamp;
 
 /// The longest record we expect at the end of a file when continuing its chain.
 const TAIL_BYTES: u64 = 64 * 1024;
@@ -234,9 +234,7 @@ impl SinkState {
 }
 
 fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    timestamp::iso8601_micros(OffsetDateTime::now_utc())
 }
 
 /// The head of the chain already in `file` and the file's length.

@@ -24,7 +24,7 @@ const OBJECT_NAME: &AsciiSet = &UNRESERVED.remove(b'/');
 /// becomes `%XX` with upper-case hex. No Unicode normalisation happens: GCS names are byte
 /// strings, and `é` composed and decomposed are two different objects.
 pub fn encode_object_name(name: &str) -> String {
-    utf8_percent_encode(name, OBJECT_NAME).to_string()
+    utf8_percent_encode(name, OBJECT_NAME).collect()
 }
 
 /// Encodes a V2 query parameter value like Python's `urllib.parse.quote_plus`, which Google's
@@ -34,14 +34,14 @@ pub fn encode_form_value(value: &str) -> String {
     // A literal "%20" cannot occur in the output except for a space, because `%` itself is
     // escaped to "%25".
     utf8_percent_encode(value, UNRESERVED)
-        .to_string()
+        .collect::<String>()
         .replace("%20", "+")
 }
 
 /// Encodes a V4 query parameter name or value like Google's `_quote_param`:
 /// `urllib.parse.quote(value, safe="~")`, so space is `%20` and `/` is `%2F`.
 pub fn encode_query_component(value: &str) -> String {
-    utf8_percent_encode(value, UNRESERVED).to_string()
+    utf8_percent_encode(value, UNRESERVED).collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
@@ -23,6 +24,9 @@ use super::v4::{self, HMAC_ALGORITHM, V4Request};
 pub struct HmacKey {
     access_id: String,
     secret: Zeroizing<String>,
+    /// The signing key of the last date used: it changes once a day, so deriving it (four
+    /// HMACs) is done once a day rather than for every URL.
+    derived: Mutex<Option<(String, hmac::Key)>>,
 }
 
 impl HmacKey {
@@ -30,6 +34,7 @@ impl HmacKey {
         Self {
             access_id: access_id.into(),
             secret,
+            derived: Mutex::new(None),
         }
     }
 
@@ -39,6 +44,21 @@ impl HmacKey {
 
     /// Hex HMAC signature of `message` with the key derived for `date` (`YYYYMMDD`).
     pub fn sign(&self, date: &str, message: &[u8]) -> String {
+        let key = {
+            let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*derived {
+                Some((day, key)) if day == date => key.clone(),
+                _ => {
+                    let key = self.derive(date);
+                    *derived = Some((date.to_owned(), key.clone()));
+                    key
+                }
+            }
+        };
+        hex::encode(hmac::sign(&key, message))
+    }
+
+    fn derive(&self, date: &str) -> hmac::Key {
         let seed = Zeroizing::new(format!("GOOG4{}", self.secret.as_str()));
         let mut key = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, seed.as_bytes()),
@@ -50,8 +70,7 @@ impl HmacKey {
                 part.as_bytes(),
             );
         }
-        let signing_key = hmac::Key::new(hmac::HMAC_SHA256, key.as_ref());
-        hex::encode(hmac::sign(&signing_key, message))
+        hmac::Key::new(hmac::HMAC_SHA256, key.as_ref())
     }
 }
 
@@ -60,7 +79,7 @@ impl fmt::Debug for HmacKey {
         f.debug_struct("HmacKey")
             .field("access_id", &self.access_id)
             .field("secret", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,6 +93,16 @@ pub fn sign_url(request: &V4Request<'_>, key: &HmacKey) -> SignedUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_key_is_replaced_when_the_date_changes() {
+        let key = HmacKey::new("id", Zeroizing::new("secret".into()));
+        let first = key.sign("20260101", b"m");
+        assert_eq!(key.sign("20260101", b"m"), first);
+        let next_day = key.sign("20260102", b"m");
+        assert_ne!(next_day, first);
+        assert_eq!(key.sign("20260101", b"m"), first);
+    }
 
     #[test]
     fn debug_does_not_print_the_secret() {

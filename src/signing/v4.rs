@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::encoding::{encode_object_name, encode_query_component};
 use super::headers::canonical_headers;
@@ -73,22 +72,32 @@ impl Prepared {
 
 /// `YYYYMMDDTHHMMSSZ`
 pub fn request_timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    at.to_offset(time::UtcOffset::UTC)
-        .format(format)
-        .unwrap_or_default()
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// `YYYYMMDD/auto/storage/goog4_request`
 pub fn credential_scope(at: OffsetDateTime) -> String {
-    format!("{}/auto/storage/goog4_request", &request_timestamp(at)[..8])
+    scope_of(&request_timestamp(at))
+}
+
+fn scope_of(timestamp: &str) -> String {
+    format!("{}/auto/storage/goog4_request", &timestamp[..8])
 }
 
 /// Canonicalises `request` for `algorithm`, signed by `access_id` (the service account's
 /// e-mail, or the HMAC key's access id).
 pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Prepared {
     let timestamp = request_timestamp(request.timestamp);
-    let scope = credential_scope(request.timestamp);
+    let scope = scope_of(&timestamp);
     let (base, host, resource) = locate(request);
 
     let mut headers: Vec<(&str, &str)> = request.headers.to_vec();
