@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use crate::audit::chain::{self, VerifyOptions};
 use crate::auth::api_key;
 use crate::config::Settings;
+use crate::sign_command::{self, SignArgs};
 use crate::{startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ pub enum Command {
     /// Work with audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print signed URLs for objects, like `gsutil signurl`.
+    Sign(SignArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,9 +68,23 @@ pub struct VerifyArgs {
 /// the problem in one line when a value is wrong.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Development mode: an in-memory key, bucket `dev-bucket`, 127.0.0.1:4000. Never in production.
+    /// Development mode: an in-memory key, bucket `dev-bucket`, 127.0.0.1:4000, a local
+    /// verifying object store on the next port, and a demo page. Never in production.
     #[arg(long)]
     pub dev: bool,
+
+    /// Dev mode: port of the local object store [default: PORT + 1].
+    #[arg(long, env = "DEV_STORE_PORT", value_name = "PORT")]
+    pub store_port: Option<String>,
+
+    /// Dev mode: keep the local store's objects in this directory [default: in memory].
+    #[arg(long, env = "DEV_STORE_DIR", value_name = "DIR")]
+    pub store_dir: Option<String>,
+
+    /// Dev mode: origins the local store allows (CORS), comma-separated, or `*`
+    /// [default: the service's own origin].
+    #[arg(long, env = "DEV_STORE_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub store_cors_origins: Option<String>,
 
     /// Service-account JSON key file (`client_email`, PKCS#8 `private_key`).
     #[arg(long = "key", env = "SERVICE_ACCOUNT_KEY_PATH", value_name = "FILE")]
@@ -187,6 +204,7 @@ pub fn run() -> ExitCode {
         Command::ApiKey(ApiKeyCommand::New) => new_api_key(),
         Command::ApiKey(ApiKeyCommand::Hash) => hash_api_key(),
         Command::Audit(AuditCommand::Verify(args)) => verify_audit(&args),
+        Command::Sign(args) => sign_command::run(&args),
     }
 }
 

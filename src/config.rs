@@ -49,6 +49,21 @@ pub struct Settings {
     pub authenticator: Authenticator,
     pub audit: AuditSink,
     pub dev_mode: bool,
+    /// The local verifying store of dev mode.
+    pub dev_store: Option<DevStoreSettings>,
+}
+
+/// The local object store that `serve --dev` runs beside the service.
+#[derive(Debug, Clone)]
+pub struct DevStoreSettings {
+    pub port: u16,
+    pub dir: Option<std::path::PathBuf>,
+    /// Allowed CORS origins; empty: the service's own origin, known once it is bound.
+    pub cors_origins: Vec<String>,
+    /// Whether `STORAGE_BASE_URL` was left to point at the store.
+    pub is_storage_base_url: bool,
+    /// Whether the service key was generated (and is saved for `sign --dev-key`).
+    pub key_is_generated: bool,
 }
 
 /// The files that say who may get which URL.
@@ -127,6 +142,7 @@ impl Settings {
         };
         let authenticator = access.load()?;
         let audit = audit_sink(args)?;
+        let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -138,6 +154,7 @@ impl Settings {
             authenticator,
             audit,
             dev_mode: dev,
+            dev_store,
         })
     }
 }
@@ -189,6 +206,36 @@ fn issuer(args: &ServeArgs, known_buckets: &[BucketName]) -> Result<Issuer, Conf
         default_version,
         bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
         hmac_buckets: hmac_buckets.into_iter().collect(),
+    })
+}
+
+fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigError> {
+    let default_port = if port == 0 { 0 } else { port.saturating_add(1) };
+    let store_port = match args.store_port.as_deref() {
+        None => default_port,
+        Some(value) => value.trim().parse().map_err(|_| {
+            ConfigError::new(
+                "DEV_STORE_PORT",
+                "--store-port",
+                format!("must be a port number from 0 to 65535; got {value:?}"),
+            )
+        })?,
+    };
+    let cors_origins = args
+        .store_cors_origins
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(DevStoreSettings {
+        port: store_port,
+        dir: args.store_dir.as_deref().map(std::path::PathBuf::from),
+        cors_origins,
+        is_storage_base_url: args.storage_base_url.is_none(),
+        key_is_generated: args.service_account_key_path.is_none(),
     })
 }
 

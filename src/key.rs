@@ -129,6 +129,11 @@ impl ServiceAccountKey {
     /// The private key as a service-account JSON document, so a `--dev` key can be handed to
     /// a local tool (e.g. Google's client in a test). Never logged.
     pub fn to_json(&self) -> Result<Zeroizing<String>, KeyError> {
+        self.to_json_with(&[])
+    }
+
+    /// [`to_json`](Self::to_json) with extra string fields.
+    pub fn to_json_with(&self, extra: &[(&str, &str)]) -> Result<Zeroizing<String>, KeyError> {
         let der = self.key_pair.as_der().map_err(|_| KeyError::Generate)?;
         let body = Zeroizing::new(BASE64.encode(der.as_ref()));
         let mut pem = Zeroizing::new(String::from("-----BEGIN PRIVATE KEY-----\n"));
@@ -137,11 +142,14 @@ impl ServiceAccountKey {
             pem.push('\n');
         }
         pem.push_str("-----END PRIVATE KEY-----\n");
-        let document = serde_json::json!({
+        let mut document = serde_json::json!({
             "type": "service_account",
             "client_email": self.client_email,
             "private_key": pem.as_str(),
         });
+        for (name, value) in extra {
+            document[*name] = serde_json::Value::from(*value);
+        }
         Ok(Zeroizing::new(document.to_string()))
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP routes. `router()` is a plain function so tests and `startup` build the same app.
 
+mod demo;
 mod fields;
 mod health;
 mod json_body;
@@ -40,6 +41,8 @@ pub struct AppState {
     authenticator: RwLock<Arc<Authenticator>>,
     pub audit: AuditSink,
     shutting_down: AtomicBool,
+    /// Dev mode: serve the demo page at `/`.
+    pub dev_mode: bool,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             authenticator: RwLock::new(Arc::new(settings.authenticator)),
             audit: settings.audit,
             shutting_down: AtomicBool::new(false),
+            dev_mode: settings.dev_mode,
         }
     }
 
@@ -94,7 +98,12 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let pages = if state.dev_mode {
+        Router::new().route("/", get(demo::page))
+    } else {
+        Router::new()
+    };
+    pages
         .route("/media_content_storage_secrets", post(secrets::create))
         .route("/media_content_storage_secrets/batch", post(secrets::batch))
         .route("/upload_policies", post(upload_policies::create))

@@ -74,6 +74,12 @@ impl HmacKey {
     }
 }
 
+impl Clone for HmacKey {
+    fn clone(&self) -> Self {
+        Self::new(self.access_id.clone(), self.secret.clone())
+    }
+}
+
 impl fmt::Debug for HmacKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacKey")

@@ -295,3 +295,20 @@ pub fn audit_records(text: &str) -> Vec<Value> {
         .filter(|record| record["log"] == "audit")
         .collect()
 }
+
+impl TestApp {
+    /// The address of the dev store, from its start-up log line.
+    pub async fn dev_store_address(&self) -> String {
+        self.wait_for_log("dev store listening").await;
+        self.logs()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|record| {
+                record["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("dev store listening"))
+            })
+            .and_then(|record| record["address"].as_str().map(str::to_owned))
+            .expect("the dev store logs its address")
+    }
+}

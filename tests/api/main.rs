@@ -3,6 +3,7 @@
 mod audit;
 mod batch;
 mod config;
+mod dev_store;
 mod differential;
 mod health;
 mod helpers;

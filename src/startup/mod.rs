@@ -10,6 +10,10 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 
+mod dev;
+
+pub use dev::dev_key_path;
+
 /// How often a failed audit sink is retried while no request comes (readiness depends on it).
 const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -17,6 +21,8 @@ const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    /// Turns true when the service starts shutting down (the dev store follows it).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -27,6 +33,7 @@ impl Application {
         Ok(Self {
             listener,
             state: Arc::new(AppState::new(settings)),
+            shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -39,6 +46,7 @@ impl Application {
         tokio::spawn(reload_on_sighup(Arc::clone(&self.state)));
         tokio::spawn(retry_audit_sink(Arc::clone(&self.state)));
         let state = Arc::clone(&self.state);
+        let shutdown = self.shutdown;
         axum::serve(
             self.listener,
             http::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -46,17 +54,25 @@ impl Application {
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             state.begin_shutdown();
+            shutdown.send_replace(true);
         })
         .await
     }
 }
 
 /// Starts the service described by `settings` and runs it until it is told to stop.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let dev_mode = settings.dev_mode;
+    let store = match settings.dev_store.take() {
+        Some(store_settings) => Some(dev::bind_store(&mut settings, store_settings).await?),
+        None => None,
+    };
     let summary = StartupSummary::of(&settings);
     let app = Application::build(settings).await?;
     let address = app.local_addr()?;
+    if let Some(store) = store {
+        store.start(address, app.shutdown.subscribe())?;
+    }
     tracing::info!(
         %address,
         client_email = summary.client_email,

@@ -1,0 +1,222 @@
+//! Checking a browser form upload (`POST /bucket/` with a V4 POST policy) as GCS does: the
+//! signature over the base64 policy, its expiry, and every condition against the form.
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::Value;
+use subtle::ConstantTimeEq as _;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::error::StoreError;
+use super::verify::{Keys, parse_timestamp};
+
+/// What a verified form uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormUpload {
+    pub key: String,
+    pub content_type: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    pub success_action_redirect: Option<String>,
+    pub success_action_status: Option<String>,
+}
+
+/// Fields that need no condition of their own.
+const UNCONDITIONED: [&str; 3] = ["x-goog-signature", "policy", "file"];
+
+/// Checks the form `fields` (names as sent) for an upload of `file_len` bytes named
+/// `file_name` into `bucket`.
+pub fn verify_form(
+    keys: &Keys,
+    bucket: &str,
+    fields: &[(String, String)],
+    file_name: &str,
+    file_len: u64,
+    now: OffsetDateTime,
+) -> Result<FormUpload, StoreError> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let required = |name: &str| {
+        field(name).ok_or_else(|| {
+            StoreError::bad_request("InvalidArgument", format!("the form has no {name} field"))
+        })
+    };
+    let policy = required("policy")?;
+    verify_policy_signature(
+        keys,
+        policy,
+        required("x-goog-algorithm")?,
+        required("x-goog-credential")?,
+        required("x-goog-date")?,
+        required("x-goog-signature")?,
+    )?;
+    let document: Value = BASE64
+        .decode(policy)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            StoreError::bad_request("InvalidPolicyDocument", "the policy is not base64 JSON")
+        })?;
+    let expiration = document["expiration"]
+        .as_str()
+        .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
+        .ok_or_else(|| {
+            StoreError::bad_request("InvalidPolicyDocument", "the policy has no expiration")
+        })?;
+    if now > expiration {
+        return Err(StoreError::expired());
+    }
+    let key = required("key")?.replace("${filename}", file_name);
+    let value_of = |name: &str| -> Option<String> {
+        match name {
+            "bucket" => Some(bucket.to_owned()),
+            "key" => Some(key.clone()),
+            _ => field(name).map(str::to_owned),
+        }
+    };
+    let conditioned = check_conditions(&document, &value_of, file_len)?;
+    // Every field the form sends must be covered by the policy.
+    for (name, _) in fields {
+        let name = name.to_ascii_lowercase();
+        if !UNCONDITIONED.contains(&name.as_str())
+            && !name.starts_with("x-ignore-")
+            && !conditioned.contains(&name)
+        {
+            return Err(StoreError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "AccessDenied",
+                format!("Invalid according to Policy: Extra input fields: {name}"),
+            ));
+        }
+    }
+    Ok(FormUpload {
+        key,
+        content_type: field("content-type").map(str::to_owned),
+        metadata: fields
+            .iter()
+            .filter(|(name, _)| name.to_ascii_lowercase().starts_with("x-goog-meta-"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+            .collect(),
+        success_action_redirect: field("success_action_redirect").map(str::to_owned),
+        success_action_status: field("success_action_status").map(str::to_owned),
+    })
+}
+
+/// Checks every condition of the policy `document` against the form; returns the names of
+/// the fields the conditions cover.
+fn check_conditions(
+    document: &Value,
+    value_of: &dyn Fn(&str) -> Option<String>,
+    file_len: u64,
+) -> Result<Vec<String>, StoreError> {
+    let failed = |condition: &Value| {
+        StoreError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("Invalid according to Policy: Policy Condition failed: {condition}"),
+        )
+    };
+    let mut conditioned: Vec<String> = vec!["bucket".into()];
+    for condition in document["conditions"].as_array().into_iter().flatten() {
+        match condition {
+            Value::Object(pairs) => {
+                for (name, expected) in pairs {
+                    conditioned.push(name.to_ascii_lowercase());
+                    if value_of(&name.to_ascii_lowercase()).as_deref() != expected.as_str() {
+                        return Err(failed(condition));
+                    }
+                }
+            }
+            Value::Array(items) => match items.first().and_then(Value::as_str) {
+                Some("content-length-range") => {
+                    let min = items.get(1).and_then(Value::as_u64).unwrap_or(0);
+                    let max = items.get(2).and_then(Value::as_u64).unwrap_or(0);
+                    if !(min..=max).contains(&file_len) {
+                        return Err(StoreError::bad_request(
+                            "EntityTooLarge",
+                            format!(
+                                "Your proposed upload of {file_len} bytes is outside the allowed range {min}..={max}."
+                            ),
+                        ));
+                    }
+                }
+                Some(operator @ ("starts-with" | "eq")) => {
+                    let name = items.get(1).and_then(Value::as_str).unwrap_or_default();
+                    let name = name.trim_start_matches('$').to_ascii_lowercase();
+                    let expected = items.get(2).and_then(Value::as_str).unwrap_or_default();
+                    conditioned.push(name.clone());
+                    let actual = value_of(&name).unwrap_or_default();
+                    let holds = if operator == "eq" {
+                        actual == expected
+                    } else {
+                        actual.starts_with(expected)
+                    };
+                    if !holds {
+                        return Err(failed(condition));
+                    }
+                }
+                _ => {
+                    return Err(StoreError::bad_request(
+                        "InvalidPolicyDocument",
+                        format!("unknown condition {condition}"),
+                    ));
+                }
+            },
+            _ => {
+                return Err(StoreError::bad_request(
+                    "InvalidPolicyDocument",
+                    format!("unknown condition {condition}"),
+                ));
+            }
+        }
+    }
+    Ok(conditioned)
+}
+
+fn verify_policy_signature(
+    keys: &Keys,
+    policy: &str,
+    algorithm: &str,
+    credential: &str,
+    date: &str,
+    signature: &str,
+) -> Result<(), StoreError> {
+    parse_timestamp(date)?;
+    let (access_id, _scope) = credential
+        .split_once('/')
+        .ok_or_else(|| StoreError::bad_request("InvalidArgument", "malformed x-goog-credential"))?;
+    let mismatch = || StoreError::signature_mismatch().with_detail("StringToSign", policy);
+    match algorithm {
+        "GOOG4-RSA-SHA256" if access_id == keys.client_email => {
+            let signature = hex::decode(signature).map_err(|_| mismatch())?;
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &keys.rsa_public_key)
+                .verify(policy.as_bytes(), &signature)
+                .map_err(|_| mismatch())
+        }
+        "GOOG4-HMAC-SHA256" => {
+            let key = keys
+                .hmac
+                .as_ref()
+                .filter(|key| key.access_id() == access_id)
+                .ok_or_else(|| {
+                    StoreError::access_denied(format!(
+                        "{access_id} is not an HMAC key this store knows"
+                    ))
+                })?;
+            let expected = key.sign(&date[..8], policy.as_bytes());
+            if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+                Ok(())
+            } else {
+                Err(mismatch())
+            }
+        }
+        _ => Err(StoreError::access_denied(format!(
+            "{access_id} is not a key this store knows"
+        ))),
+    }
+}

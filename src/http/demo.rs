@@ -1,0 +1,24 @@
+//! Dev mode's demo page: pick a file, upload it straight to the local store, read it back.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+
+use super::AppState;
+
+const PAGE: &str = include_str!("../../static/index.html");
+
+pub async fn page(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    // Bucket names are lower-case letters, digits, `-`, `_` and `.`: safe in a JS string.
+    let bucket = state
+        .known_buckets
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(PAGE.replace("{{BUCKET}}", &bucket)),
+    )
+}
