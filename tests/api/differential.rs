@@ -18,7 +18,7 @@ const ACTIONS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "RESUMABLE"];
 
 /// The Python that has `google-cloud-storage` installed: `STORAGE_SIGNER_ORACLE_PYTHON`, or the
 /// virtualenv `scripts/test` creates. Missing is a failure, not a skip.
-fn oracle_python() -> PathBuf {
+pub fn oracle_python() -> PathBuf {
     let python = std::env::var_os("STORAGE_SIGNER_ORACLE_PYTHON").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
         PathBuf::from,
