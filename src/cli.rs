@@ -32,6 +32,8 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print signed URLs for objects, like `gsutil signurl`.
     Sign(SignArgs),
+    /// Print the OpenAPI 3.1 description of the HTTP API (as served at /openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +207,20 @@ pub fn run() -> ExitCode {
         Command::ApiKey(ApiKeyCommand::Hash) => hash_api_key(),
         Command::Audit(AuditCommand::Verify(args)) => verify_audit(&args),
         Command::Sign(args) => sign_command::run(&args),
+        Command::Openapi => print_openapi(),
+    }
+}
+
+fn print_openapi() -> ExitCode {
+    match crate::http::api_doc::document().to_pretty_json() {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("storage-signer: cannot write the OpenAPI document: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::domain::Violation;
@@ -48,7 +49,7 @@ impl From<crate::audit::AuditUnavailable> for ApiError {
 }
 
 /// One invalid part of a request and every rule it broke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct InvalidEntry {
     pub entry: String,
     pub entry_type: &'static str,
@@ -71,25 +72,32 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest accepted batch body: 100 secrets with long names.
 pub const MAX_BATCH_BODY_BYTES: usize = 512 * 1024;
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// Every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
     meta: ErrorMeta,
     error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorMeta {
+#[derive(Serialize, ToSchema)]
+pub struct ErrorMeta {
     code: u16,
     request_id: RequestId,
 }
 
 /// The `error` object of a response, also used for refused items of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
+    /// `request_malformed`, `access_denied`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `request_timeout`, `request_too_large`, `content_type_invalid`, `validation_failed`,
+    /// `internal_error` or `service_unavailable`.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// What went wrong, for a person.
     message: String,
+    /// Every invalid part of the request, for 400, 413, 415 and 422.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     invalid: Vec<InvalidEntry>,
 }
 

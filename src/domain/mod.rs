@@ -18,9 +18,11 @@ use serde_json::Value;
 
 /// One broken validation rule, in the shape ael.api's clients know
 /// (`{"rule": "inclusion", "params": [...], "description": "..."}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Violation {
+    /// `required`, `cast`, `inclusion`, `format`, `length`, `number`, `exclusion`, `json`, `size`, ...
     pub rule: &'static str,
+    /// The rule's parameters: allowed values, or limits such as `{"max": 1024}`.
     pub params: Value,
     pub description: String,
 }

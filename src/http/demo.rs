@@ -1,4 +1,5 @@
-//! Dev mode's demo page: pick a file, upload it straight to the local store, read it back.
+//! Dev mode's pages: the upload demo (pick a file, upload it straight to the local store, read
+//! it back), and the API reference rendered from `/openapi.json`.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::{Html, IntoResponse};
 use super::AppState;
 
 const PAGE: &str = include_str!("../../static/index.html");
+const API_PAGE: &str = include_str!("../../static/api.html");
 
 pub async fn page(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     // Bucket names are lower-case letters, digits, `-`, `_` and `.`: safe in a JS string.
@@ -21,4 +23,9 @@ pub async fn page(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "no-store")],
         Html(PAGE.replace("{{BUCKET}}", &bucket)),
     )
+}
+
+/// The API described by `/openapi.json`, rendered in the page itself.
+pub async fn api_page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(API_PAGE))
 }

@@ -7,13 +7,24 @@ use serde_json::{Value, json};
 
 use super::AppState;
 
-/// Liveness: the process answers HTTP.
+/// Liveness
+///
+/// The process answers HTTP.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = super::api_doc::Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the audit log can be written (no URL is issued otherwise) and the service is not
-/// shutting down.
+/// Readiness
+///
+/// Ready while the audit log can be written (no URL is issued otherwise) and the service is
+/// not shutting down.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = super::api_doc::Readiness),
+        (status = 503, description = "Not ready; `reasons` says why", body = super::api_doc::Readiness),
+    ))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let mut reasons = Vec::new();
     if !state.audit.is_healthy() {

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use crate::error::{ApiError, MAX_BODY_BYTES};
 
+/// Up to this much of a too-large body is read before answering 413.
+const DRAIN_BYTES: usize = 1024 * 1024;
+
 /// A request body that is a JSON document of at most `MAX` bytes, not yet validated.
 #[derive(Debug)]
 pub struct JsonBody<const MAX: usize = MAX_BODY_BYTES>(pub Value);
@@ -18,14 +21,18 @@ impl<S: Send + Sync, const MAX: usize> FromRequest<S> for JsonBody<MAX> {
         if !has_json_content_type(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
+        // A body somewhat over the limit is still read (and dropped) before the 413 goes out:
+        // closing a connection with unread data makes the kernel reset it, and the client would
+        // see a broken pipe instead of the answer. Far larger bodies are cut off at once.
+        let drain = MAX.max(DRAIN_BYTES);
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > MAX as u64) {
+        if declared.is_some_and(|length| length > drain as u64) {
             return Err(ApiError::PayloadTooLarge { limit: MAX });
         }
-        let bytes = axum::body::to_bytes(request.into_body(), MAX)
+        let bytes = axum::body::to_bytes(request.into_body(), drain)
             .await
             .map_err(|error| {
                 if is_length_limit(&error) {
@@ -36,6 +43,9 @@ impl<S: Send + Sync, const MAX: usize> FromRequest<S> for JsonBody<MAX> {
                     }
                 }
             })?;
+        if bytes.len() > MAX {
+            return Err(ApiError::PayloadTooLarge { limit: MAX });
+        }
         // serde_json's syntax errors give a position, never the input, so they are safe to
         // return.
         serde_json::from_slice(&bytes)

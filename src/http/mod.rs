@@ -1,5 +1,6 @@
 //! HTTP routes. `router()` is a plain function so tests and `startup` build the same app.
 
+pub mod api_doc;
 mod demo;
 mod fields;
 mod health;
@@ -99,7 +100,9 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let pages = if state.dev_mode {
-        Router::new().route("/", get(demo::page))
+        Router::new()
+            .route("/", get(demo::page))
+            .route("/docs", get(demo::api_page))
     } else {
         Router::new()
     };
@@ -109,6 +112,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/upload_policies", post(upload_policies::create))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(api_doc::openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are limited by the `JsonBody` extractor of each route.

@@ -22,7 +22,7 @@ tokio::task_local! {
 
 /// The id that ties a response to its log lines: taken from `x-request-id` when the caller
 /// sends a sane one (so ids follow a request across services), generated otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct RequestId(String);
 

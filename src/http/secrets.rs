@@ -13,15 +13,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-use super::AppState;
 use super::fields::Fields;
 use super::json_body::JsonBody;
 use super::request_log::{DecisionLogFields, RequestId};
 use super::secret_request::SecretRequest;
+use super::{AppState, api_doc};
 use crate::audit::{AuditEvent, AuditUnavailable, Decision};
 use crate::domain::{ContentMd5, ContentType, Violation};
-use crate::error::{ApiError, ErrorDetail, InvalidEntry, MAX_BATCH_BODY_BYTES};
+use crate::error::{ApiError, ErrorBody, ErrorDetail, InvalidEntry, MAX_BATCH_BODY_BYTES};
 use crate::issuing::{IssuedUrl, UrlGrant};
 use crate::policy::{Access, Client, ContentTypeAccess};
 use crate::timestamp;
@@ -29,6 +30,35 @@ use crate::timestamp;
 /// Most secrets in one batch.
 pub const MAX_BATCH: usize = 100;
 
+/// Issue a signed URL
+///
+/// Authenticates the caller, validates the secret, checks the caller's rules, signs the URL,
+/// writes the audit record, and answers. ael.api's endpoint and shapes.
+#[utoipa::path(
+    post,
+    path = "/media_content_storage_secrets",
+    operation_id = "issue_secret",
+    tag = "signing",
+    request_body(content = api_doc::SecretBody, content_type = "application/json"),
+    security((), ("api_key" = []), ("jwt" = [])),
+    responses(
+        (status = 201, description = "The signed URL and the headers to send with it", body = SecretResponse,
+         headers(("x-request-id" = String, description = "The request id (yours, if sane)"), ("cache-control" = String, description = "no-store")),
+         example = json!(api_doc::examples::secret_created())),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody,
+         headers(("www-authenticate" = String, description = "Bearer realm=\"storage-signer\"")),
+         example = json!(api_doc::examples::unauthenticated())),
+        (status = 403, description = "No rule of the caller allows this", body = ErrorBody, example = json!(api_doc::examples::forbidden())),
+        (status = 408, description = "The request was not complete in time", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid fields, each listed", body = ErrorBody, example = json!(api_doc::examples::validation_failed())),
+        (status = 500, description = "Our fault; the request id finds it in our logs", body = ErrorBody),
+        (status = 503, description = "The audit record could not be written; no URL was issued", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
@@ -69,6 +99,26 @@ pub async fn create(
 /// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
 /// is authenticated once; each secret is validated, authorised, signed and audited on its
 /// own (audit `request_id` `<id>#<index>`), and one refusal does not fail the others.
+#[utoipa::path(
+    post,
+    path = "/media_content_storage_secrets/batch",
+    operation_id = "issue_secrets",
+    tag = "signing",
+    request_body(content = api_doc::BatchBody, content_type = "application/json"),
+    security((), ("api_key" = []), ("jwt" = [])),
+    responses(
+        (status = 200, description = "One item per secret, in order, each with its own status", body = BatchResponse,
+         headers(("x-request-id" = String), ("cache-control" = String, description = "no-store"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody, headers(("www-authenticate" = String))),
+        (status = 408, description = "The request was not complete in time", body = ErrorBody),
+        (status = 413, description = "The body is over 512 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "`secrets` is missing, not an array, empty or over 100", body = ErrorBody),
+        (status = 500, description = "Our fault", body = ErrorBody),
+        (status = 503, description = "The audit record of the refusal could not be written", body = ErrorBody, headers(("retry-after" = String))),
+    )
+)]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
@@ -297,7 +347,7 @@ pub async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), Audi
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Meta<'a> {
     pub code: u16,
     #[serde(rename = "type")]
@@ -305,30 +355,38 @@ pub struct Meta<'a> {
     pub request_id: &'a RequestId,
 }
 
-#[derive(Serialize)]
-struct SecretResponse<'a> {
+/// A signed URL: `201` of `POST /media_content_storage_secrets`.
+#[derive(Serialize, ToSchema)]
+pub struct SecretResponse<'a> {
     meta: Meta<'a>,
     data: SecretData,
 }
 
-#[derive(Serialize)]
-struct SecretData {
+#[derive(Serialize, ToSchema)]
+pub struct SecretData {
     action: &'static str,
     bucket: String,
     resource_id: String,
     resource_name: Option<String>,
     content_type: Option<String>,
     content_md5: Option<String>,
+    /// The signed URL: a bearer credential until `expires_at`.
     secret_url: String,
+    /// When the URL expires (ISO 8601 UTC, whole seconds).
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// When it was issued; `expires_at` minus the lifetime.
+    #[schema(format = DateTime)]
     inserted_at: String,
+    /// `v2` or `v4`.
     version: &'static str,
     /// The headers the request must send, exactly: pass them to `fetch` as they are.
     headers: BTreeMap<&'static str, String>,
 }
 
-#[derive(Serialize)]
-struct BatchItem {
+/// One secret of a batch: `data` when it was issued (`status` 201), `error` otherwise.
+#[derive(Serialize, ToSchema)]
+pub struct BatchItem {
     index: usize,
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,8 +395,9 @@ struct BatchItem {
     error: Option<ErrorDetail>,
 }
 
-#[derive(Serialize)]
-struct BatchResponse<'a> {
+/// `200` of `POST /media_content_storage_secrets/batch`.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResponse<'a> {
     meta: Meta<'a>,
     data: Vec<BatchItem>,
 }

@@ -11,20 +11,46 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-use super::AppState;
 use super::json_body::JsonBody;
 use super::policy_request::{KeyRequest, PolicyRequest};
 use super::request_log::{DecisionLogFields, RequestId};
 use super::secrets::{Meta, authenticate, lifetime_error, no_store, record, refuse};
+use super::{AppState, api_doc};
 use crate::audit::{AuditEvent, Decision};
 use crate::domain::{Action, ContentType};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::issuing::{IssuedPolicy, PolicyGrant};
 use crate::policy::{Access, Client, ContentTypeAccess};
 use crate::signing::post_policy::Key;
 use crate::timestamp;
 
+/// Issue a form upload policy
+///
+/// A V4 POST policy: the URL and the form fields for a browser `<form>` upload, with the same
+/// authentication, rules and audit as URLs. A rule must list the method `POST`.
+#[utoipa::path(
+    post,
+    path = "/upload_policies",
+    operation_id = "issue_upload_policy",
+    tag = "signing",
+    request_body(content = api_doc::PolicyBody, content_type = "application/json"),
+    security((), ("api_key" = []), ("jwt" = [])),
+    responses(
+        (status = 201, description = "Where to POST the form, and its fields", body = PolicyResponse,
+         headers(("x-request-id" = String), ("cache-control" = String, description = "no-store"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody, headers(("www-authenticate" = String))),
+        (status = 403, description = "No rule of the caller allows this form", body = ErrorBody),
+        (status = 408, description = "The request was not complete in time", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid fields, each listed", body = ErrorBody),
+        (status = 500, description = "Our fault", body = ErrorBody),
+        (status = 503, description = "The audit record could not be written; nothing was issued", body = ErrorBody, headers(("retry-after" = String))),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
@@ -140,14 +166,15 @@ fn decide(
     Ok((policy, issued))
 }
 
-#[derive(Serialize)]
-struct PolicyResponse<'a> {
+/// A signed form: `201` of `POST /upload_policies`.
+#[derive(Serialize, ToSchema)]
+pub struct PolicyResponse<'a> {
     meta: Meta<'a>,
     data: PolicyData,
 }
 
-#[derive(Serialize)]
-struct PolicyData {
+#[derive(Serialize, ToSchema)]
+pub struct PolicyData {
     bucket: String,
     key: Option<String>,
     key_prefix: Option<String>,
@@ -155,7 +182,9 @@ struct PolicyData {
     url: String,
     /// The form fields, to send before the `file` field.
     fields: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(format = DateTime)]
     inserted_at: String,
 }
 

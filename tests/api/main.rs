@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod jwt;
 mod logging;
+mod openapi;
 mod policy;
 mod secrets;
 mod shutdown;

@@ -152,3 +152,19 @@ test("asking for nothing shows a plain error", async () => {
   assert.equal(await page.getAttribute("#status", "class"), "error");
   await page.close();
 });
+
+test("the API reference renders every operation from /openapi.json", async () => {
+  const page = await browser.newPage();
+  const failures = [];
+  page.on("pageerror", (error) => failures.push(error.message));
+  await page.goto(new URL("/docs", pageUrl).href);
+  await page.waitForSelector("#issue_secret", { timeout: 10000 });
+  for (const id of ["issue_secret", "issue_secrets", "issue_upload_policy", "healthz", "readyz"]) {
+    assert.ok(await page.$(`#${id}`), `operation ${id} is shown`);
+  }
+  assert.match(await page.textContent("#api"), /x-goog-if-generation-match|if_generation_match/);
+  assert.ok(await page.$("#schema-SecretResponse"), "schemas are listed");
+  await page.screenshot({ path: join(artifacts, "api-page.png") });
+  assert.deepEqual(failures, []);
+  await page.close();
+});
