@@ -32,7 +32,7 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print signed URLs for objects, like `gsutil signurl`.
     Sign(SignArgs),
-    /// Print the OpenAPI 3.1 description of the HTTP API (as served at /openapi.json).
+    /// Print the `OpenAPI` 3.1 description of the HTTP API (as served at `/openapi.json`).
     Openapi,
 }
 

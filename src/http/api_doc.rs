@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 description of the API, generated from the code (`utoipa`): the response
+//! The `OpenAPI` 3.1 description of the API, generated from the code (`utoipa`): the response
 //! types are the ones the handlers serialise; the request types below describe what the
 //! handlers' field-by-field validation accepts. Served at `/openapi.json`, printed by
 //! `storage-signer openapi`; tests check real responses against it and schemathesis fuzzes the
@@ -20,7 +20,7 @@ use crate::error::{ErrorBody, ErrorDetail, ErrorMeta, InvalidEntry};
 
 /// The request for one signed URL.
 #[derive(ToSchema)]
-#[schema(example = json!({"secret": {"action": "PUT", "bucket": "dev-bucket", "resource_id": "declarations/42", "resource_name": "scan 1.pdf", "content_type": "application/pdf", "version": "v4", "if_generation_match": 0, "max_size": 10485760}}))]
+#[schema(example = json!({"secret": {"action": "PUT", "bucket": "dev-bucket", "resource_id": "declarations/42", "resource_name": "scan 1.pdf", "content_type": "application/pdf", "version": "v4", "if_generation_match": 0, "max_size": 10_485_760}}))]
 pub struct SecretBody {
     pub secret: Secret,
 }
@@ -96,7 +96,7 @@ pub struct BatchBody {
 
 /// The request for a browser form upload (a V4 POST policy).
 #[derive(ToSchema)]
-#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type_prefix": "image/", "max_size": 10485760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
+#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type_prefix": "image/", "max_size": 10_485_760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
 pub struct PolicyBody {
     pub policy: Policy,
 }
@@ -221,7 +221,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// This OpenAPI 3.1 document.
+/// This API description (OpenAPI 3.1)
+// The doc comment is the operation's summary in the document, so no Markdown backticks.
+#[allow(clippy::doc_markdown)]
 #[utoipa::path(
     get,
     path = "/openapi.json",

