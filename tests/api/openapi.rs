@@ -80,7 +80,7 @@ impl Contract {
         );
     }
 
-    fn schema_of(&self, name: &str) -> Value {
+    fn schema_of(name: &str) -> Value {
         json!({ "$ref": format!("#/components/schemas/{name}") })
     }
 }
