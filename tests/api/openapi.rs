@@ -134,7 +134,9 @@ async fn every_response_exercised_here_matches_the_document() {
     let secrets = "/media_content_storage_secrets";
     let ok = r#"{"secret": {"action": "PUT", "bucket": "test-bucket", "resource_id": "allowed/a.pdf", "content_type": "application/pdf", "max_size": 100}}"#;
     let ok_v4 = r#"{"secret": {"action": "GET", "bucket": "test-bucket", "resource_id": "allowed/a.pdf", "version": "v4"}}"#;
-    let cases: Vec<(Method, &str, Option<String>, Option<&str>, u16)> = vec![
+    // (method, path, body, API key, expected status)
+    type Case<'a> = (Method, &'a str, Option<String>, Option<&'a str>, u16);
+    let cases: Vec<Case> = vec![
         (Method::POST, secrets, Some(ok.into()), Some(KEY), 201),
         (Method::POST, secrets, Some(ok_v4.into()), Some(KEY), 201),
         (Method::POST, secrets, Some("{oops".into()), Some(KEY), 400),
@@ -219,7 +221,7 @@ async fn documented_examples_are_real() {
         let example = &contract.doc["components"]["schemas"][schema]["example"];
         assert!(example.is_object(), "{schema} has an example");
         contract.validate(
-            &contract.schema_of(schema),
+            &Contract::schema_of(schema),
             example,
             &format!("example of {schema}"),
         );
