@@ -85,6 +85,15 @@ impl Contract {
     }
 }
 
+/// (method, path, body, API key, expected status)
+type Case<'a> = (
+    reqwest::Method,
+    &'a str,
+    Option<String>,
+    Option<&'a str>,
+    u16,
+);
+
 struct Captured {
     status: u16,
     body: Value,
@@ -134,8 +143,6 @@ async fn every_response_exercised_here_matches_the_document() {
     let secrets = "/media_content_storage_secrets";
     let ok = r#"{"secret": {"action": "PUT", "bucket": "test-bucket", "resource_id": "allowed/a.pdf", "content_type": "application/pdf", "max_size": 100}}"#;
     let ok_v4 = r#"{"secret": {"action": "GET", "bucket": "test-bucket", "resource_id": "allowed/a.pdf", "version": "v4"}}"#;
-    // (method, path, body, API key, expected status)
-    type Case<'a> = (Method, &'a str, Option<String>, Option<&'a str>, u16);
     let cases: Vec<Case> = vec![
         (Method::POST, secrets, Some(ok.into()), Some(KEY), 201),
         (Method::POST, secrets, Some(ok_v4.into()), Some(KEY), 201),
