@@ -92,6 +92,42 @@ pub struct ServeArgs {
     #[arg(long = "key", env = "SERVICE_ACCOUNT_KEY_PATH", value_name = "FILE")]
     pub service_account_key_path: Option<String>,
 
+    /// Seconds between checks of the key file for a new key (0: only on SIGHUP)
+    /// [default: 10].
+    #[arg(long, env = "KEY_WATCH_INTERVAL", value_name = "SECONDS")]
+    pub key_watch_interval: Option<String>,
+
+    /// Who signs with the service account's RSA key: `key` (the key file) or `iam` (IAM
+    /// Credentials signBlob, no key file) [default: key].
+    #[arg(long, env = "SIGNER", value_name = "SIGNER")]
+    pub signer: Option<String>,
+
+    /// SIGNER=iam: the e-mail of the service account that signs.
+    #[arg(long, env = "IAM_SERVICE_ACCOUNT", value_name = "EMAIL")]
+    pub iam_service_account: Option<String>,
+
+    /// SIGNER=iam: IAM Credentials endpoint [default: `https://iamcredentials.googleapis.com`].
+    #[arg(long, env = "IAM_ENDPOINT", value_name = "URL")]
+    pub iam_endpoint: Option<String>,
+
+    /// SIGNER=iam: metadata server that gives the access token
+    /// [default: `http://metadata.google.internal`].
+    #[arg(long, env = "METADATA_ENDPOINT", value_name = "URL")]
+    pub metadata_endpoint: Option<String>,
+
+    /// SIGNER=iam: seconds one signature may take, retries included, 1 to 60 [default: 5].
+    #[arg(long, env = "IAM_TIMEOUT", value_name = "SECONDS")]
+    pub iam_timeout: Option<String>,
+
+    /// Requests handled at once; more get 503 with Retry-After [default: 256].
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    pub max_concurrent_requests: Option<String>,
+
+    /// Seconds between SIGTERM and closing the listener, while /readyz answers 503 so load
+    /// balancers stop sending traffic, 0 to 60 [default: 0].
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", value_name = "SECONDS")]
+    pub shutdown_drain_seconds: Option<String>,
+
     /// Comma-separated buckets that URLs may be issued for.
     #[arg(long, env = "KNOWN_BUCKETS", value_name = "BUCKETS")]
     pub known_buckets: Option<String>,

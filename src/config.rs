@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Uri;
@@ -17,7 +18,8 @@ use crate::auth::jwt::JwtVerifier;
 use crate::cli::ServeArgs;
 use crate::domain::BucketName;
 use crate::domain::SigningVersion;
-use crate::issuing::{BucketStyle, Issuer};
+use crate::iam::{self, IamSettings, IamSigner};
+use crate::issuing::{BucketStyle, Issuer, RsaSigner};
 use crate::key::ServiceAccountKey;
 use crate::policy::{self, ANONYMOUS, clients_file};
 use crate::signing::hmac::HmacKey;
@@ -27,6 +29,9 @@ pub const DEFAULT_SECRETS_TTL: u32 = 600;
 pub const MAX_SECRETS_TTL: u32 = 7 * 24 * 60 * 60;
 pub const DEFAULT_PORT: u16 = 4000;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_KEY_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Enough to keep two cores busy with RSA while bounding memory and queueing.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_STORAGE_BASE_URL: &str = "https://storage.googleapis.com";
 pub const DEV_BUCKET: &str = "dev-bucket";
@@ -43,6 +48,14 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Keys, endpoint and per-bucket signing choices.
     pub issuer: Issuer,
+    /// The key file, watched for a rotated key (unset when the key is generated or IAM signs).
+    pub key_file: Option<PathBuf>,
+    /// How often the key file is checked; `None`: only on SIGHUP.
+    pub key_watch_interval: Option<Duration>,
+    /// Requests handled at once; past this, 503.
+    pub max_concurrent_requests: usize,
+    /// Time between SIGTERM and closing the listener (readiness already failing).
+    pub shutdown_drain: Duration,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
     pub access: AccessSettings,
     /// Callers and rules as loaded at start-up.
@@ -129,6 +142,36 @@ impl Settings {
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
         let issuer = issuer(args, &known_buckets)?;
+        let key_file = match &issuer.signer {
+            RsaSigner::Key(_) => args.service_account_key_path.as_ref().map(PathBuf::from),
+            RsaSigner::Iam(_) => None,
+        };
+        let key_watch_interval = parse_seconds(
+            ("KEY_WATCH_INTERVAL", "--key-watch-interval"),
+            args.key_watch_interval.as_deref(),
+            DEFAULT_KEY_WATCH_INTERVAL,
+            0..=3600,
+        )?;
+        let key_watch_interval = (!key_watch_interval.is_zero()).then_some(key_watch_interval);
+        let max_concurrent_requests = match args.max_concurrent_requests.as_deref() {
+            None => DEFAULT_MAX_CONCURRENT_REQUESTS,
+            Some(value) => match value.trim().parse::<usize>() {
+                Ok(n) if (1..=100_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MAX_CONCURRENT_REQUESTS",
+                        "--max-concurrent-requests",
+                        format!("must be a whole number from 1 to 100000; got {value:?}"),
+                    ));
+                }
+            },
+        };
+        let shutdown_drain = parse_seconds(
+            ("SHUTDOWN_DRAIN_SECONDS", "--shutdown-drain-seconds"),
+            args.shutdown_drain_seconds.as_deref(),
+            Duration::ZERO,
+            0..=60,
+        )?;
         let access = AccessSettings {
             clients_config_path: args.clients_config_path.clone(),
             allow_anonymous: parse_bool(
@@ -150,6 +193,10 @@ impl Settings {
             log_level,
             request_timeout,
             issuer,
+            key_file,
+            key_watch_interval,
+            max_concurrent_requests,
+            shutdown_drain,
             access,
             authenticator,
             audit,
@@ -161,20 +208,26 @@ impl Settings {
 
 /// The service-account key, the optional HMAC key, and how each bucket is signed.
 fn issuer(args: &ServeArgs, known_buckets: &[BucketName]) -> Result<Issuer, ConfigError> {
-    let key = match (args.service_account_key_path.as_deref(), args.dev) {
-        (Some(path), _) => load_key(path)?,
-        (None, true) => ServiceAccountKey::generate(DEV_CLIENT_EMAIL)
-            .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?,
-        (None, false) => {
+    let signer = match args.signer.as_deref().map(str::trim) {
+        None | Some("key") => {
+            if args.iam_service_account.is_some() {
+                return Err(ConfigError::new(
+                    "IAM_SERVICE_ACCOUNT",
+                    "--iam-service-account",
+                    "is set, but SIGNER is not iam; set SIGNER=iam to sign through IAM",
+                ));
+            }
+            RsaSigner::Key(Arc::new(service_account_key(args)?))
+        }
+        Some("iam") => RsaSigner::Iam(Arc::new(iam_signer(args)?)),
+        Some(other) => {
             return Err(ConfigError::new(
-                "SERVICE_ACCOUNT_KEY_PATH",
-                "--key",
-                "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
+                "SIGNER",
+                "--signer",
+                format!("must be key or iam; got {other:?}"),
             ));
         }
     };
-    key.self_check()
-        .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
     let default_version = match args.signing_version.as_deref() {
         None => SigningVersion::V2,
         Some(value) => SigningVersion::parse(value.trim()).map_err(|_| {
@@ -200,13 +253,113 @@ fn issuer(args: &ServeArgs, known_buckets: &[BucketName]) -> Result<Issuer, Conf
         ));
     }
     Ok(Issuer {
-        key,
+        signer,
         hmac,
         storage_base_url: parse_storage_base_url(args.storage_base_url.as_deref())?,
         default_version,
         bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
         hmac_buckets: hmac_buckets.into_iter().collect(),
     })
+}
+
+/// `SIGNER=iam`: signBlob for `IAM_SERVICE_ACCOUNT`, with the metadata server's token.
+fn iam_signer(args: &ServeArgs) -> Result<IamSigner, ConfigError> {
+    if args.service_account_key_path.is_some() {
+        return Err(ConfigError::new(
+            "SERVICE_ACCOUNT_KEY_PATH",
+            "--key",
+            "is set, but SIGNER=iam signs without a key file; unset one of them",
+        ));
+    }
+    if args.dev {
+        return Err(ConfigError::new(
+            "SIGNER",
+            "--signer",
+            "iam cannot be used with --dev (the dev store verifies with a local key)",
+        ));
+    }
+    let error =
+        |problem: &str| ConfigError::new("IAM_SERVICE_ACCOUNT", "--iam-service-account", problem);
+    let service_account = args
+        .iam_service_account
+        .as_deref()
+        .map(str::trim)
+        .ok_or_else(|| {
+            error("not set; SIGNER=iam needs the e-mail of the service account that signs")
+        })?;
+    let plausible = service_account
+        .split_once('@')
+        .is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'))
+        && service_account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@.-_".contains(&b));
+    if !plausible {
+        return Err(error(&format!(
+            "must be a service-account e-mail such as signer@project.iam.gserviceaccount.com; got {service_account:?}"
+        )));
+    }
+    let settings = IamSettings {
+        service_account: service_account.to_owned(),
+        iam_endpoint: parse_endpoint(
+            ("IAM_ENDPOINT", "--iam-endpoint"),
+            args.iam_endpoint.as_deref(),
+            iam::DEFAULT_IAM_ENDPOINT,
+        )?,
+        metadata_endpoint: parse_endpoint(
+            ("METADATA_ENDPOINT", "--metadata-endpoint"),
+            args.metadata_endpoint.as_deref(),
+            iam::DEFAULT_METADATA_ENDPOINT,
+        )?,
+        timeout: parse_seconds(
+            ("IAM_TIMEOUT", "--iam-timeout"),
+            args.iam_timeout.as_deref(),
+            iam::DEFAULT_IAM_TIMEOUT,
+            1..=60,
+        )?,
+    };
+    IamSigner::new(settings).map_err(|e| ConfigError::new("SIGNER", "--signer", e.to_string()))
+}
+
+/// A whole number of seconds within `range`, or `default` when unset.
+fn parse_seconds(
+    (variable, flag): (&'static str, &'static str),
+    value: Option<&str>,
+    default: Duration,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if range.contains(&seconds) => Ok(Duration::from_secs(seconds)),
+        _ => Err(ConfigError::new(
+            variable,
+            flag,
+            format!(
+                "must be a whole number of seconds from {} to {}; got {value:?}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+fn service_account_key(args: &ServeArgs) -> Result<ServiceAccountKey, ConfigError> {
+    let key = match (args.service_account_key_path.as_deref(), args.dev) {
+        (Some(path), _) => load_key(path)?,
+        (None, true) => ServiceAccountKey::generate(DEV_CLIENT_EMAIL)
+            .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?,
+        (None, false) => {
+            return Err(ConfigError::new(
+                "SERVICE_ACCOUNT_KEY_PATH",
+                "--key",
+                "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
+            ));
+        }
+    };
+    key.self_check()
+        .map_err(|e| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", e.to_string()))?;
+    Ok(key)
 }
 
 fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigError> {
@@ -536,21 +689,12 @@ fn parse_known_buckets(value: Option<&str>) -> Result<Vec<BucketName>, ConfigErr
 }
 
 fn parse_request_timeout(value: Option<&str>) -> Result<Duration, ConfigError> {
-    let Some(value) = value else {
-        return Ok(DEFAULT_REQUEST_TIMEOUT);
-    };
-    match value.trim().parse::<u64>() {
-        Ok(seconds) if (1..=MAX_REQUEST_TIMEOUT_SECS).contains(&seconds) => {
-            Ok(Duration::from_secs(seconds))
-        }
-        _ => Err(ConfigError::new(
-            "REQUEST_TIMEOUT",
-            "--request-timeout",
-            format!(
-                "must be a whole number of seconds from 1 to {MAX_REQUEST_TIMEOUT_SECS}; got {value:?}"
-            ),
-        )),
-    }
+    parse_seconds(
+        ("REQUEST_TIMEOUT", "--request-timeout"),
+        value,
+        DEFAULT_REQUEST_TIMEOUT,
+        1..=MAX_REQUEST_TIMEOUT_SECS,
+    )
 }
 
 fn parse_host(value: Option<&str>, default: IpAddr) -> Result<IpAddr, ConfigError> {
@@ -582,16 +726,24 @@ fn parse_port(value: Option<&str>) -> Result<u16, ConfigError> {
 }
 
 fn parse_storage_base_url(value: Option<&str>) -> Result<String, ConfigError> {
+    parse_endpoint(
+        ("STORAGE_BASE_URL", "--storage-base-url"),
+        value,
+        DEFAULT_STORAGE_BASE_URL,
+    )
+}
+
+/// An `http(s)://host[:port][/prefix]` URL without a trailing slash, query or credentials.
+fn parse_endpoint(
+    (variable, flag): (&'static str, &'static str),
+    value: Option<&str>,
+    default: &str,
+) -> Result<String, ConfigError> {
     let Some(value) = value else {
-        return Ok(DEFAULT_STORAGE_BASE_URL.to_owned());
+        return Ok(default.to_owned());
     };
-    let error = |problem: &str| {
-        ConfigError::new(
-            "STORAGE_BASE_URL",
-            "--storage-base-url",
-            format!("{problem}; got {value:?}"),
-        )
-    };
+    let error =
+        |problem: &str| ConfigError::new(variable, flag, format!("{problem}; got {value:?}"));
     let trimmed = value.trim().trim_end_matches('/');
     let uri: Uri = trimmed.parse().map_err(|_| error("is not a valid URL"))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {

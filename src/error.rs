@@ -36,10 +36,23 @@ pub enum ApiError {
     Forbidden(Denial),
     #[error("the audit log cannot be written")]
     AuditUnavailable,
+    #[error("the remote signer is unavailable")]
+    SignerUnavailable,
+    #[error("too many requests in flight")]
+    Overloaded,
     #[error("request timed out")]
     Timeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::signing::SignError> for ApiError {
+    fn from(error: crate::signing::SignError) -> Self {
+        match error {
+            crate::signing::SignError::Unavailable => ApiError::SignerUnavailable,
+            other @ crate::signing::SignError::KeyFailure => ApiError::Internal(other.into()),
+        }
+    }
 }
 
 impl From<crate::audit::AuditUnavailable> for ApiError {
@@ -90,7 +103,7 @@ pub struct ErrorMeta {
 pub struct ErrorDetail {
     /// `request_malformed`, `access_denied`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `request_timeout`, `request_too_large`, `content_type_invalid`, `validation_failed`,
-    /// `internal_error` or `service_unavailable`.
+    /// `internal_error`, `service_unavailable` or `overloaded`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// What went wrong, for a person.
@@ -112,7 +125,9 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::AuditUnavailable | ApiError::SignerUnavailable | ApiError::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -128,7 +143,8 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated(_) => "access_denied",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::AuditUnavailable => "service_unavailable",
+            ApiError::AuditUnavailable | ApiError::SignerUnavailable => "service_unavailable",
+            ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
@@ -155,6 +171,12 @@ impl ApiError {
             ApiError::Forbidden(denial) => format!("Not allowed: {denial}."),
             ApiError::AuditUnavailable => {
                 "The audit log cannot be written, so no URL can be issued; try again shortly.".into()
+            }
+            ApiError::SignerUnavailable => {
+                "The signing service (IAM) did not answer in time, so no URL was issued; try again shortly.".into()
+            }
+            ApiError::Overloaded => {
+                "Too many requests are in flight; try again shortly (see Retry-After).".into()
             }
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
@@ -254,7 +276,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(challenge),
                 );
             }
-            ApiError::AuditUnavailable => {
+            ApiError::AuditUnavailable | ApiError::SignerUnavailable | ApiError::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

@@ -2,15 +2,17 @@
 //! style and signed headers. Pure apart from the signing keys; the time is passed in.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::domain::{Action, ContentLengthRange, SigningVersion};
+use crate::iam::IamSigner;
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::{self, HmacKey};
 use crate::signing::post_policy::{self, Condition, Key, PolicyRequest};
 use crate::signing::v4::{self, UrlStyle, V4Request};
-use crate::signing::{SignError, SignedUrl, v2};
+use crate::signing::{SignError, SignedUrl, Signer, v2};
 use crate::timestamp;
 
 /// How URLs for one bucket are addressed (V4 URLs and POST policies; V2 URLs are always
@@ -23,10 +25,54 @@ pub enum BucketStyle {
     BucketBound(String),
 }
 
-/// The keys and per-bucket choices that signing needs. Read-only after start-up.
-#[derive(Debug)]
+/// Who makes the RSA signatures of the service account.
+#[derive(Debug, Clone)]
+pub enum RsaSigner {
+    /// The service-account key, in memory.
+    Key(Arc<ServiceAccountKey>),
+    /// IAM Credentials `signBlob`: no key here at all.
+    Iam(Arc<IamSigner>),
+}
+
+impl RsaSigner {
+    /// Short name for metrics and logs: `rsa` (local key) or `iam`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Key(_) => "rsa",
+            Self::Iam(_) => "iam",
+        }
+    }
+
+    /// The id of the key that signs (`private_key_id` of the key file), when known.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Self::Key(key) => key.private_key_id(),
+            Self::Iam(_) => None,
+        }
+    }
+}
+
+impl Signer for RsaSigner {
+    fn google_access_id(&self) -> &str {
+        match self {
+            Self::Key(key) => key.google_access_id(),
+            Self::Iam(iam) => iam.google_access_id(),
+        }
+    }
+
+    fn sign_rsa_sha256(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        match self {
+            Self::Key(key) => key.sign_rsa_sha256(message),
+            Self::Iam(iam) => iam.sign_rsa_sha256(message),
+        }
+    }
+}
+
+/// The keys and per-bucket choices that signing needs. Replaced whole (never changed in
+/// place) when the key rotates.
+#[derive(Debug, Clone)]
 pub struct Issuer {
-    pub key: ServiceAccountKey,
+    pub signer: RsaSigner,
     pub hmac: Option<HmacKey>,
     /// Scheme and authority of the storage endpoint, without a trailing slash.
     pub storage_base_url: String,
@@ -55,6 +101,8 @@ pub struct UrlGrant<'a> {
 pub struct IssuedUrl {
     pub url: SignedUrl,
     pub version: SigningVersion,
+    /// How it was signed: `v2-rsa`, `v4-rsa`, `v4-hmac` (`iam` for `rsa` when IAM signs).
+    pub kind: &'static str,
     /// The headers the request must carry, exactly (the signature covers them).
     pub headers: Vec<(&'static str, String)>,
     pub inserted_at: OffsetDateTime,
@@ -78,12 +126,31 @@ pub struct PolicyGrant<'a> {
 #[derive(Debug)]
 pub struct IssuedPolicy {
     pub url: String,
+    /// `policy-rsa`, `policy-hmac` or `policy-iam`.
+    pub kind: &'static str,
     pub fields: Vec<(String, String)>,
     pub inserted_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
 
 impl Issuer {
+    /// The same choices, signed by `signer` (a rotated key).
+    #[must_use]
+    pub fn with_signer(&self, signer: RsaSigner) -> Self {
+        Self {
+            signer,
+            ..self.clone()
+        }
+    }
+
+    /// The in-memory service-account key, unless IAM signs.
+    pub fn local_key(&self) -> Option<&ServiceAccountKey> {
+        match &self.signer {
+            RsaSigner::Key(key) => Some(key),
+            RsaSigner::Iam(_) => None,
+        }
+    }
+
     /// Signs `grant` at `now` (whole seconds are kept: `Expires`/`X-Goog-Date` have no
     /// fraction).
     pub fn issue_url(
@@ -95,13 +162,20 @@ impl Issuer {
         let expires_at = inserted_at + time::Duration::seconds(grant.lifetime.into());
         let version = grant.version.unwrap_or(self.default_version);
         let headers = signed_headers(grant);
-        let url = match version {
-            SigningVersion::V2 => self.sign_v2(grant, &headers, expires_at),
-            SigningVersion::V4 => self.sign_v4(grant, &headers, inserted_at),
-        }?;
+        let (url, kind) = match version {
+            SigningVersion::V2 => (
+                self.sign_v2(grant, &headers, expires_at)?,
+                match self.signer {
+                    RsaSigner::Key(_) => "v2-rsa",
+                    RsaSigner::Iam(_) => "v2-iam",
+                },
+            ),
+            SigningVersion::V4 => self.sign_v4(grant, &headers, inserted_at)?,
+        };
         Ok(IssuedUrl {
             url,
             version,
+            kind,
             headers,
             inserted_at,
             expires_at,
@@ -132,7 +206,7 @@ impl Issuer {
             extension_headers: &extension,
             expires,
         };
-        v2::sign(&self.storage_base_url, &request, &self.key)
+        v2::sign(&self.storage_base_url, &request, &self.signer)
     }
 
     fn sign_v4(
@@ -140,7 +214,7 @@ impl Issuer {
         grant: &UrlGrant<'_>,
         headers: &[(&'static str, String)],
         inserted_at: OffsetDateTime,
-    ) -> Result<SignedUrl, SignError> {
+    ) -> Result<(SignedUrl, &'static str), SignError> {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let style = self.url_style(grant.bucket);
         let request = V4Request {
@@ -153,9 +227,10 @@ impl Issuer {
             timestamp: inserted_at,
             expires_in: grant.lifetime,
         };
-        match self.hmac_for(grant.bucket) {
-            Some(key) => Ok(hmac::sign_url(&request, key)),
-            None => v4::sign_rsa(&request, &self.key),
+        match (self.hmac_for(grant.bucket), &self.signer) {
+            (Some(key), _) => Ok((hmac::sign_url(&request, key), "v4-hmac")),
+            (None, RsaSigner::Key(_)) => Ok((v4::sign_rsa(&request, &self.signer)?, "v4-rsa")),
+            (None, RsaSigner::Iam(_)) => Ok((v4::sign_rsa(&request, &self.signer)?, "v4-iam")),
         }
     }
 
@@ -194,12 +269,18 @@ impl Issuer {
             timestamp: inserted_at,
             expires_in: grant.lifetime,
         };
-        let policy = match self.hmac_for(grant.bucket) {
-            Some(key) => post_policy::sign_hmac(&request, key),
-            None => post_policy::sign_rsa(&request, &self.key)?,
+        let (policy, kind) = match (self.hmac_for(grant.bucket), &self.signer) {
+            (Some(key), _) => (post_policy::sign_hmac(&request, key), "policy-hmac"),
+            (None, RsaSigner::Key(_)) => {
+                (post_policy::sign_rsa(&request, &self.signer)?, "policy-rsa")
+            }
+            (None, RsaSigner::Iam(_)) => {
+                (post_policy::sign_rsa(&request, &self.signer)?, "policy-iam")
+            }
         };
         Ok(IssuedPolicy {
             url: policy.url,
+            kind,
             fields: policy.fields,
             inserted_at,
             expires_at,

@@ -8,7 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::domain::{Action, BucketName, ContentType, ObjectName, SigningVersion};
-use crate::issuing::{Issuer, UrlGrant};
+use crate::issuing::{Issuer, RsaSigner, UrlGrant};
 use crate::key::ServiceAccountKey;
 use crate::startup::dev_key_path;
 use crate::timestamp;
@@ -102,7 +102,7 @@ fn sign(args: &SignArgs) -> Result<String, String> {
         .to_owned();
 
     let signer = Issuer {
-        key,
+        signer: RsaSigner::Key(std::sync::Arc::new(key)),
         hmac: None,
         storage_base_url,
         default_version: version,

@@ -155,7 +155,8 @@ pub struct Readiness {
     /// `ready` or `unready`.
     #[schema(example = "ready")]
     pub status: String,
-    /// Why the service is not ready (`the audit log cannot be written`, `shutting down`).
+    /// Why the service is not ready (`the audit log cannot be written`, `shutting down`, IAM
+    /// signing unavailable).
     pub reasons: Option<Vec<String>>,
 }
 
@@ -172,6 +173,7 @@ pub struct Readiness {
         super::upload_policies::create,
         super::health::healthz,
         super::health::readyz,
+        super::metrics::metrics,
         openapi_json,
     ),
     components(schemas(

@@ -18,8 +18,8 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness
 ///
-/// Ready while the audit log can be written (no URL is issued otherwise) and the service is
-/// not shutting down.
+/// Ready while a signature can be made (the key is loaded, or IAM answers), the audit log can
+/// be written (no URL is issued otherwise) and the service is not shutting down.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = super::api_doc::Readiness),
@@ -27,6 +27,9 @@ pub async fn healthz() -> Json<Value> {
     ))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let mut reasons = Vec::new();
+    if let Some(problem) = state.signer_problem() {
+        reasons.push(problem);
+    }
     if !state.audit.is_healthy() {
         reasons.push("the audit log cannot be written");
     }

@@ -5,6 +5,7 @@ mod demo;
 mod fields;
 mod health;
 mod json_body;
+mod metrics;
 mod policy_request;
 mod request_log;
 mod secret_request;
@@ -16,24 +17,37 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 pub use request_log::RequestId;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditEvent, AuditSink, AuditUnavailable};
 use crate::auth::Authenticator;
 use crate::config::{AccessSettings, Settings};
 use crate::domain::BucketName;
 use crate::error::ApiError;
-use crate::issuing::Issuer;
+use crate::issuing::{Issuer, RsaSigner};
+use crate::key_watch::{KeyChange, KeyWatch};
+use crate::metrics::Metrics;
+use crate::signing::Signer as _;
 
 /// What handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    pub issuer: Issuer,
+    /// Replaced whole when the key rotates; a request keeps the one it started with.
+    issuer: RwLock<Arc<Issuer>>,
+    /// The key file, when there is one to watch.
+    key_watch: Option<KeyWatch>,
+    pub key_watch_interval: Option<Duration>,
+    pub max_concurrent_requests: usize,
+    pub shutdown_drain: Duration,
+    pub metrics: Metrics,
     pub known_buckets: Vec<BucketName>,
     pub secrets_ttl: u32,
     /// A request that takes longer (a client trickling its body, say) gets a 408.
@@ -48,8 +62,18 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings) -> Self {
+        let signer = &settings.issuer.signer;
+        let metrics = Metrics::new(
+            signer.key_id().unwrap_or(signer.kind()),
+            signer.google_access_id(),
+        );
         Self {
-            issuer: settings.issuer,
+            issuer: RwLock::new(Arc::new(settings.issuer)),
+            key_watch: settings.key_file.map(KeyWatch::new),
+            key_watch_interval: settings.key_watch_interval,
+            max_concurrent_requests: settings.max_concurrent_requests,
+            shutdown_drain: settings.shutdown_drain,
+            metrics,
             known_buckets: settings.known_buckets,
             secrets_ttl: settings.secrets_ttl,
             request_timeout: settings.request_timeout,
@@ -59,6 +83,70 @@ impl AppState {
             shutting_down: AtomicBool::new(false),
             dev_mode: settings.dev_mode,
         }
+    }
+
+    /// The keys and signing choices in force now.
+    pub fn issuer(&self) -> Arc<Issuer> {
+        Arc::clone(&self.issuer.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Checks the key file and, when it holds a new valid key, makes it the one that signs
+    /// new requests. An invalid file is logged and the key in use stays.
+    pub fn reload_key(&self) {
+        let Some(watch) = &self.key_watch else {
+            return;
+        };
+        match watch.check() {
+            KeyChange::Unchanged => {}
+            KeyChange::Rotated(key) => {
+                let key_id = key.private_key_id().unwrap_or("none").to_owned();
+                let client_email = key.client_email().to_owned();
+                let mut issuer = self.issuer.write().unwrap_or_else(PoisonError::into_inner);
+                *issuer = Arc::new(issuer.with_signer(RsaSigner::Key(Arc::new(key))));
+                drop(issuer);
+                self.metrics.key_loaded(&key_id, &client_email);
+                tracing::info!(
+                    private_key_id = key_id,
+                    client_email,
+                    "new service-account key in use"
+                );
+            }
+            KeyChange::Invalid(problem) => {
+                tracing::error!(
+                    path = %watch.path().display(),
+                    problem,
+                    "key file not reloaded: the key in use stays"
+                );
+            }
+        }
+    }
+
+    /// Whether a signature can be made now: always with a key in memory; with IAM, when the
+    /// metadata server and IAM last answered.
+    pub fn signer_problem(&self) -> Option<&'static str> {
+        match &self.issuer().signer {
+            RsaSigner::Key(_) => None,
+            RsaSigner::Iam(iam) => (!iam.is_healthy())
+                .then_some("IAM signing is unavailable (metadata server or IAM Credentials)"),
+        }
+    }
+
+    /// Writes an audit record and counts the decision (or the failed write) in the metrics.
+    pub fn record_audit(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
+        let written = self.audit.record(event);
+        if written.is_err() {
+            self.metrics.audit_write_failures.inc();
+        }
+        self.metrics.count_decision(
+            event.action.unwrap_or("-"),
+            event.client_id.as_deref().unwrap_or("-"),
+            if written.is_ok() {
+                event.decision.as_str()
+            } else {
+                "audit_failed"
+            },
+        );
+        written
     }
 
     /// The callers and rules in force now.
@@ -106,20 +194,56 @@ pub fn router(state: Arc<AppState>) -> Router {
     } else {
         Router::new()
     };
-    pages
+    // Past the limit a request is answered 503 at once rather than queued: a queue only adds
+    // latency, and the load balancer can try another replica.
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new({
+            let state = Arc::clone(&state);
+            move |error: tower::BoxError| {
+                let state = Arc::clone(&state);
+                async move { overloaded_or_timed_out(&state, &error) }
+            }
+        }))
+        .load_shed()
+        // Global: `Router::layer` gives each route its own copy of a layer, and a plain
+        // concurrency limit would then count per route.
+        .layer(GlobalConcurrencyLimitLayer::new(
+            state.max_concurrent_requests,
+        ))
+        .timeout(state.request_timeout);
+    let signing = pages
         .route("/media_content_storage_secrets", post(secrets::create))
         .route("/media_content_storage_secrets/batch", post(secrets::batch))
         .route("/upload_policies", post(upload_policies::create))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(api_doc::openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are limited by the `JsonBody` extractor of each route.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), timeout))
-        .layer(middleware::from_fn(request_log::track))
+        .layer(overload);
+    // Probes and metrics bypass the limit: an overloaded replica must still say so.
+    let operations = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(api_doc::openapi_json));
+    operations
+        .merge(signing)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            request_log::track,
+        ))
         .with_state(state)
+}
+
+fn overloaded_or_timed_out(state: &AppState, error: &tower::BoxError) -> Response {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        state.metrics.overload_rejections.inc();
+        ApiError::Overloaded.into_response()
+    } else if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout.into_response()
+    } else {
+        ApiError::Internal(anyhow::anyhow!("middleware failed: {error}")).into_response()
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -130,8 +254,54 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn timeout(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    tokio::time::timeout(state.request_timeout, next.run(request))
-        .await
-        .unwrap_or_else(|_| ApiError::Timeout.into_response())
+/// Entry points for the fuzz targets in `fuzz/`: a request body through the same steps as the
+/// handlers take (size limit, bytes to JSON, the member object, field by field validation),
+/// without HTTP, authentication or signing. Not part of the service's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    use super::fields::Fields;
+    pub use super::policy_request::{KeyRequest, PolicyRequest};
+    pub use super::secret_request::SecretRequest;
+    use crate::domain::BucketName;
+    use crate::error::{InvalidEntry, MAX_BODY_BYTES};
+
+    /// Why a body was refused, as the handler would answer.
+    #[derive(Debug)]
+    pub enum Refused {
+        /// Over `MAX_BODY_BYTES`: 413.
+        TooLarge,
+        /// Not a JSON document: 400.
+        MalformedJson,
+        /// Invalid fields, each listed: 422.
+        Invalid(Vec<InvalidEntry>),
+    }
+
+    fn json(bytes: &[u8]) -> Result<Value, Refused> {
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(Refused::TooLarge);
+        }
+        serde_json::from_slice(bytes).map_err(|_| Refused::MalformedJson)
+    }
+
+    /// The body of `POST /media_content_storage_secrets`: `{"secret": {...}}`.
+    pub fn parse_secret_body(
+        bytes: &[u8],
+        known_buckets: &[BucketName],
+    ) -> Result<SecretRequest, Refused> {
+        let body = json(bytes)?;
+        let fields =
+            Fields::member(&body, "secret").map_err(|entry| Refused::Invalid(vec![entry]))?;
+        SecretRequest::from_fields(fields, known_buckets).map_err(Refused::Invalid)
+    }
+
+    /// The body of `POST /upload_policies`: `{"policy": {...}}`.
+    pub fn parse_policy_body(
+        bytes: &[u8],
+        known_buckets: &[BucketName],
+    ) -> Result<PolicyRequest, Refused> {
+        let body = json(bytes)?;
+        PolicyRequest::from_json(&body, known_buckets).map_err(Refused::Invalid)
+    }
 }

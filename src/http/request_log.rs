@@ -1,14 +1,16 @@
 //! Request ids and the one log line per request.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::AppState;
 use crate::audit::{AuditEvent, Decision};
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -87,7 +89,11 @@ impl From<&AuditEvent> for DecisionLogFields {
 
 /// Middleware: assigns the request id, returns it in `x-request-id`, and writes one JSON log
 /// line when the response is ready.
-pub async fn track(mut request: Request, next: Next) -> Response {
+pub async fn track(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -96,6 +102,12 @@ pub async fn track(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(RequestId::generate);
     request.extensions_mut().insert(request_id.clone());
     let method = request.method().clone();
+    // The route pattern, not the path: one series per route whatever the callers send.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let path: String = request
         .uri()
         .path()
@@ -111,7 +123,11 @@ pub async fn track(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .observe_request(&route, method.as_str(), status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     // Fields that are `None` are left out of the line.
     let decided = response.extensions().get::<DecisionLogFields>();
     tracing::info!(

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
@@ -55,7 +56,7 @@ pub const MAX_BATCH: usize = 100;
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody, example = json!(api_doc::examples::validation_failed())),
         (status = 500, description = "Our fault; the request id finds it in our logs", body = ErrorBody),
-        (status = 503, description = "The audit record could not be written; no URL was issued", body = ErrorBody,
+        (status = 503, description = "No URL was issued: too many requests in flight (`overloaded`), or the audit record could not be written or IAM did not sign (`service_unavailable`)", body = ErrorBody,
          headers(("retry-after" = String, description = "Seconds to wait"))),
     )
 )]
@@ -116,7 +117,7 @@ pub async fn create(
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "`secrets` is missing, not an array, empty or over 100", body = ErrorBody),
         (status = 500, description = "Our fault", body = ErrorBody),
-        (status = 503, description = "The audit record of the refusal could not be written", body = ErrorBody, headers(("retry-after" = String))),
+        (status = 503, description = "Too many requests in flight, or the audit record of the refusal could not be written", body = ErrorBody, headers(("retry-after" = String))),
     )
 )]
 pub async fn batch(
@@ -211,7 +212,7 @@ fn decide_batch(
                     )
                 })
                 .and_then(|fields| decide(state, client, fields, &mut audit, now));
-            let outcome = match state.audit.record(&audit) {
+            let outcome = match state.record_audit(&audit) {
                 Err(unavailable) => Err(ApiError::from(unavailable)),
                 Ok(()) => outcome,
             };
@@ -305,10 +306,14 @@ fn decide(
         content_length_range: grant.content_length_range,
         lifetime,
     };
+    let started = Instant::now();
     let issued = state
-        .issuer
+        .issuer()
         .issue_url(&url_grant, now)
-        .map_err(|e| refuse(audit, Decision::Failed, ApiError::Internal(e.into())))?;
+        .map_err(|e| refuse(audit, Decision::Failed, e.into()))?;
+    state
+        .metrics
+        .observe_signing(issued.kind, started.elapsed());
     audit.expires_at = Some(timestamp::iso8601(issued.expires_at));
     audit.decide(
         Decision::Issued,
@@ -339,11 +344,11 @@ pub fn refuse(audit: &mut AuditEvent, decision: Decision, error: ApiError) -> Ap
 pub async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
     if state.audit.syncs() {
         let state = Arc::clone(state);
-        tokio::task::spawn_blocking(move || state.audit.record(&event))
+        tokio::task::spawn_blocking(move || state.record_audit(&event))
             .await
             .unwrap_or(Err(AuditUnavailable))
     } else {
-        state.audit.record(&event)
+        state.record_audit(&event)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
@@ -48,7 +49,7 @@ use crate::timestamp;
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody),
         (status = 500, description = "Our fault", body = ErrorBody),
-        (status = 503, description = "The audit record could not be written; nothing was issued", body = ErrorBody, headers(("retry-after" = String))),
+        (status = 503, description = "Nothing was issued: too many requests in flight, or the audit record could not be written, or IAM did not sign", body = ErrorBody, headers(("retry-after" = String))),
     )
 )]
 pub async fn create(
@@ -151,10 +152,14 @@ fn decide(
         fields: &fields,
         lifetime,
     };
+    let started = Instant::now();
     let issued = state
-        .issuer
+        .issuer()
         .issue_policy(&policy_grant, now)
-        .map_err(|e| refuse(audit, Decision::Failed, ApiError::Internal(e.into())))?;
+        .map_err(|e| refuse(audit, Decision::Failed, e.into()))?;
+    state
+        .metrics
+        .observe_signing(issued.kind, started.elapsed());
     audit.expires_at = Some(timestamp::iso8601(issued.expires_at));
     audit.decide(
         Decision::Issued,

@@ -28,6 +28,9 @@ pub trait Signer {
 pub enum SignError {
     #[error("the signing key failed to produce a signature")]
     KeyFailure,
+    /// The remote signer (IAM) did not sign in time; the caller may try again.
+    #[error("the remote signer is unavailable")]
+    Unavailable,
 }
 
 /// An issued URL. It is a bearer credential: `Debug` does not print it, and it is only ever

@@ -43,7 +43,9 @@ pub async fn bind_store(
         })?,
         None => Objects::in_memory(),
     };
-    let key = &settings.issuer.key;
+    let key = settings.issuer.local_key().context(
+        "the dev store verifies with the service-account key; it cannot run with SIGNER=iam",
+    )?;
     let keys = Keys {
         client_email: key.client_email().to_owned(),
         rsa_public_key: key.public_key_der().to_vec(),
@@ -116,10 +118,10 @@ fn save_dev_key(settings: &Settings, storage_base_url: &str) {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
     let path = dev_key_path();
-    let Ok(document) = settings
+    let Some(Ok(document)) = settings
         .issuer
-        .key
-        .to_json_with(&[("storage_base_url", storage_base_url)])
+        .local_key()
+        .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url)]))
     else {
         return;
     };

@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::issuing::RsaSigner;
+use crate::signing::Signer as _;
 
 mod dev;
 
@@ -16,6 +18,8 @@ pub use dev::dev_key_path;
 
 /// How often a failed audit sink is retried while no request comes (readiness depends on it).
 const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often an unavailable IAM signer is retried.
+const IAM_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
@@ -45,6 +49,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tokio::spawn(reload_on_sighup(Arc::clone(&self.state)));
         tokio::spawn(retry_audit_sink(Arc::clone(&self.state)));
+        if let Some(interval) = self.state.key_watch_interval {
+            tokio::spawn(watch_key_file(Arc::clone(&self.state), interval));
+        }
+        tokio::spawn(check_iam(Arc::clone(&self.state)));
         let state = Arc::clone(&self.state);
         let shutdown = self.shutdown;
         axum::serve(
@@ -54,6 +62,16 @@ impl Application {
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             state.begin_shutdown();
+            // Readiness now fails; keep accepting while load balancers notice, so no request
+            // routed here in the meantime meets a closed port.
+            if !state.shutdown_drain.is_zero() {
+                tracing::info!(
+                    seconds = state.shutdown_drain.as_secs(),
+                    "draining: /readyz answers 503, still accepting"
+                );
+                tokio::time::sleep(state.shutdown_drain).await;
+            }
+            tracing::info!("closing the listener: finishing in-flight requests");
             shutdown.send_replace(true);
         })
         .await
@@ -114,13 +132,8 @@ struct StartupSummary {
 impl StartupSummary {
     fn of(settings: &Settings) -> Self {
         Self {
-            client_email: settings.issuer.key.client_email().to_owned(),
-            private_key_id: settings
-                .issuer
-                .key
-                .private_key_id()
-                .unwrap_or("none")
-                .to_owned(),
+            client_email: settings.issuer.signer.google_access_id().to_owned(),
+            private_key_id: settings.issuer.signer.key_id().unwrap_or("none").to_owned(),
             known_buckets: settings
                 .known_buckets
                 .iter()
@@ -156,14 +169,48 @@ async fn reload_on_sighup(state: Arc<AppState>) {
         return;
     };
     while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the clients file");
+        tracing::info!("SIGHUP: reloading the clients file and the key file");
         let state = Arc::clone(&state);
-        let _ = tokio::task::spawn_blocking(move || state.reload_access()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            state.reload_access();
+            state.reload_key();
+        })
+        .await;
     }
 }
 
 #[cfg(not(unix))]
 async fn reload_on_sighup(_state: Arc<AppState>) {}
+
+/// Checks the key file every `interval` for a rotated key.
+async fn watch_key_file(state: Arc<AppState>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let state = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || state.reload_key()).await;
+    }
+}
+
+/// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
+/// readiness follows the metadata server and IAM without traffic.
+async fn check_iam(state: Arc<AppState>) {
+    let mut ticks = tokio::time::interval(IAM_CHECK_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let issuer = state.issuer();
+        let RsaSigner::Iam(iam) = &issuer.signer else {
+            return;
+        };
+        if !iam.is_healthy()
+            && let Err(error) = iam.check().await
+        {
+            tracing::warn!(%error, "IAM signing is not available yet");
+        }
+    }
+}
 
 /// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
 async fn retry_audit_sink(state: Arc<AppState>) {
@@ -198,5 +245,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: /readyz now answers 503");
 }
