@@ -12,6 +12,9 @@ RUN RUSTFLAGS="-C target-feature=+crt-static" \
 # Runtime: the binary alone, as an unprivileged user. No shell, no package manager.
 FROM scratch
 COPY --from=build /storage-signer /storage-signer
+# CA certificates for HTTPS to IAM Credentials (SIGNER=iam); nothing else in the image talks
+# TLS.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 ENV HOST=0.0.0.0 PORT=4000
 EXPOSE 4000
