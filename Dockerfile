@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 # Build: a static (glibc, static-pie) release binary, so the runtime image needs nothing else.
+# getrandom's default Linux backend finds getrandom(2) through dlsym, which a static binary
+# lacks, and then falls back to /dev/urandom; the cfg makes it call getrandom(2) directly, so
+# request ids never depend on a device node being mounted.
 FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-RUN RUSTFLAGS="-C target-feature=+crt-static" \
+RUN RUSTFLAGS="-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
     cargo build --release --locked --target x86_64-unknown-linux-gnu \
  && cp target/x86_64-unknown-linux-gnu/release/storage-signer /storage-signer
 

@@ -12,6 +12,7 @@ mod secret_request;
 mod secrets;
 mod upload_policies;
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -24,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use request_log::RequestId;
 
@@ -228,6 +230,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(api_doc::openapi_json));
     operations
         .merge(signing)
+        // Inside the request log, so a panic is logged with its request id and status.
+        .layer(CatchPanicLayer::custom(answer_panic))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             request_log::track,
@@ -244,6 +248,21 @@ fn overloaded_or_timed_out(state: &AppState, error: &tower::BoxError) -> Respons
     } else {
         ApiError::Internal(anyhow::anyhow!("middleware failed: {error}")).into_response()
     }
+}
+
+/// A panicking handler gets a 500 with the usual error body, not a dropped connection. The
+/// panic message goes to the log only.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "tower-http hands over the panic payload by value"
+)]
+fn answer_panic(panic: Box<dyn Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -303,5 +322,34 @@ pub mod fuzzing {
     ) -> Result<PolicyRequest, Refused> {
         let body = json(bytes)?;
         PolicyRequest::from_json(&body, known_buckets).map_err(Refused::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_500_json_error_without_the_panic_message() {
+        async fn explode() -> &'static str {
+            panic!("secret detail")
+        }
+        let app = Router::new()
+            .route("/", get(explode))
+            .layer(CatchPanicLayer::custom(answer_panic));
+        let response = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "internal_error");
+        assert!(!body.to_string().contains("secret detail"), "{body}");
     }
 }

@@ -56,3 +56,28 @@ async fn a_trickled_body_gets_408_after_request_timeout() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(response.contains("\"request_timeout\""), "{response}");
 }
+
+#[tokio::test]
+async fn during_the_drain_readiness_fails_but_requests_are_still_served() {
+    let mut app = TestApp::spawn_with(&[("SHUTDOWN_DRAIN_SECONDS", "2")], &[]);
+    app.send_sigterm();
+    app.wait_for_log("draining").await;
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["reasons"], serde_json::json!(["shutting down"]));
+    // A load balancer that has not noticed yet still gets answers, on new connections too.
+    let fresh = reqwest::Client::new();
+    let response = fresh
+        .post(app.url(SECRETS_PATH))
+        .json(&secret("GET", "late"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let status = app.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(app.logs().contains("closing the listener"));
+}
