@@ -1,16 +1,14 @@
 //! Checking a browser form upload (`POST /bucket/` with a V4 POST policy) as GCS does: the
 //! signature over the base64 policy, its expiry, and every condition against the form.
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
-use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::StoreError;
-use super::verify::{Keys, parse_timestamp};
+use super::verify::{Keys, parse_timestamp, verify_v4_signature};
 
 /// What a verified form uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,33 +188,19 @@ fn verify_policy_signature(
     let (access_id, _scope) = credential
         .split_once('/')
         .ok_or_else(|| StoreError::bad_request("InvalidArgument", "malformed x-goog-credential"))?;
-    let mismatch = || StoreError::signature_mismatch().with_detail("StringToSign", policy);
-    match algorithm {
-        "GOOG4-RSA-SHA256" if access_id == keys.client_email => {
-            let signature = hex::decode(signature).map_err(|_| mismatch())?;
-            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &keys.rsa_public_key)
-                .verify(policy.as_bytes(), &signature)
-                .map_err(|_| mismatch())
-        }
-        "GOOG4-HMAC-SHA256" => {
-            let key = keys
-                .hmac
-                .as_ref()
-                .filter(|key| key.access_id() == access_id)
-                .ok_or_else(|| {
-                    StoreError::access_denied(format!(
-                        "{access_id} is not an HMAC key this store knows"
-                    ))
-                })?;
-            let expected = key.sign(&date[..8], policy.as_bytes());
-            if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
-                Ok(())
-            } else {
-                Err(mismatch())
-            }
-        }
-        _ => Err(StoreError::access_denied(format!(
+    if !matches!(algorithm, "GOOG4-RSA-SHA256" | "GOOG4-HMAC-SHA256") {
+        return Err(StoreError::access_denied(format!(
             "{access_id} is not a key this store knows"
-        ))),
+        )));
     }
+    let mismatch = || StoreError::signature_mismatch().with_detail("StringToSign", policy);
+    verify_v4_signature(
+        keys,
+        algorithm,
+        access_id,
+        &date[..8],
+        policy,
+        signature,
+        mismatch,
+    )
 }

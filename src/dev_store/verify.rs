@@ -268,6 +268,29 @@ fn check_v4_signature(
             .with_detail("StringToSign", &string_to_sign)
             .with_detail("CanonicalRequest", &canonical_request)
     };
+    verify_v4_signature(
+        keys,
+        algorithm,
+        access_id,
+        &timestamp[..8],
+        &string_to_sign,
+        signature,
+        mismatch,
+    )
+}
+
+/// Checks a V4 signature (hex) over `message` by the key `access_id` names: the service
+/// account's RSA key, or the HMAC key, whose signing key depends on the day (`YYYYMMDD`).
+/// Used for signed URLs and for form policies alike.
+pub fn verify_v4_signature(
+    keys: &Keys,
+    algorithm: &str,
+    access_id: &str,
+    day: &str,
+    message: &str,
+    signature: &str,
+    mismatch: impl Fn() -> StoreError,
+) -> Result<(), StoreError> {
     match algorithm {
         "GOOG4-RSA-SHA256" => {
             if access_id != keys.client_email {
@@ -277,7 +300,7 @@ fn check_v4_signature(
             }
             let signature = hex::decode(signature).map_err(|_| mismatch())?;
             UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &keys.rsa_public_key)
-                .verify(string_to_sign.as_bytes(), &signature)
+                .verify(message.as_bytes(), &signature)
                 .map_err(|_| mismatch())
         }
         "GOOG4-HMAC-SHA256" => {
@@ -290,7 +313,7 @@ fn check_v4_signature(
                         "{access_id} is not an HMAC key this store knows"
                     ))
                 })?;
-            let expected = key.sign(&timestamp[..8], string_to_sign.as_bytes());
+            let expected = key.sign(day, message.as_bytes());
             if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
                 Ok(())
             } else {

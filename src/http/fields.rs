@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{ContentLengthRange, MAX_OBJECT_SIZE, Violation};
+use crate::domain::{BucketName, ContentLengthRange, MAX_OBJECT_SIZE, Violation};
 use crate::error::InvalidEntry;
 
 /// A field was invalid; the reason is among the collected entries.
@@ -96,6 +96,20 @@ impl<'a> Fields<'a> {
                 }))),
             },
             Some(_) => Err(Violation::cast("integer")),
+        }
+    }
+
+    /// `bucket`: a valid bucket name, and one of `known_buckets`.
+    pub fn known_bucket(&self, known_buckets: &[BucketName]) -> Result<BucketName, Violation> {
+        let bucket = BucketName::parse(self.required_str("bucket")?)?;
+        // The list of buckets is configuration, not something to reveal to every caller.
+        if known_buckets.contains(&bucket) {
+            Ok(bucket)
+        } else {
+            Err(Violation::new(
+                "inclusion",
+                "is not a bucket this service issues URLs for",
+            ))
         }
     }
 

@@ -41,7 +41,7 @@ impl PolicyRequest {
         known_buckets: &[BucketName],
     ) -> Result<Self, Vec<InvalidEntry>> {
         let mut fields = Fields::member(body, "policy").map_err(|entry| vec![entry])?;
-        let bucket = fields.check("bucket", bucket(&fields, known_buckets));
+        let bucket = fields.check("bucket", fields.known_bucket(known_buckets));
         let key = key(&mut fields);
         let content_type = fields.check(
             "content_type",
@@ -99,18 +99,6 @@ impl PolicyRequest {
             })
         })();
         fields.finish(request)
-    }
-}
-
-fn bucket(fields: &Fields<'_>, known_buckets: &[BucketName]) -> Result<BucketName, Violation> {
-    let bucket = BucketName::parse(fields.required_str("bucket")?)?;
-    if known_buckets.contains(&bucket) {
-        Ok(bucket)
-    } else {
-        Err(Violation::new(
-            "inclusion",
-            "is not a bucket this service issues URLs for",
-        ))
     }
 }
 

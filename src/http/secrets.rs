@@ -85,16 +85,11 @@ pub async fn create(
             OffsetDateTime::now_utc(),
         )
     });
-    let log_fields = DecisionLogFields::from(&audit);
-    let mut response = match record(&state, audit).await {
-        Err(unavailable) => ApiError::from(unavailable).into_response(),
-        Ok(()) => match outcome {
-            Ok((secret, issued)) => created(&request_id, &secret, issued),
-            Err(error) => error.into_response(),
-        },
-    };
-    response.extensions_mut().insert(log_fields);
-    response
+    answer_after_audit(&state, audit, || match outcome {
+        Ok((secret, issued)) => created(&request_id, &secret, issued),
+        Err(error) => error.into_response(),
+    })
+    .await
 }
 
 /// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
@@ -142,13 +137,7 @@ pub async fn batch(
     let (client, body) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
-            let log_fields = DecisionLogFields::from(&audit);
-            let mut response = match record(&state, audit).await {
-                Err(unavailable) => ApiError::from(unavailable).into_response(),
-                Ok(()) => error.into_response(),
-            };
-            response.extensions_mut().insert(log_fields);
-            return response;
+            return answer_after_audit(&state, audit, || error.into_response()).await;
         }
     };
     // Up to 100 RSA signatures and audit writes: off the async executor.
@@ -340,8 +329,25 @@ pub fn refuse(audit: &mut AuditEvent, decision: Decision, error: ApiError) -> Ap
     error
 }
 
+/// Writes the decision's audit record, then answers with `respond()`, or 503 when the record
+/// could not be written (fail closed: nothing is issued without its record). The request log
+/// gets the decision's fields either way.
+pub async fn answer_after_audit(
+    state: &Arc<AppState>,
+    audit: AuditEvent,
+    respond: impl FnOnce() -> Response,
+) -> Response {
+    let log_fields = DecisionLogFields::from(&audit);
+    let mut response = match record(state, audit).await {
+        Err(unavailable) => ApiError::from(unavailable).into_response(),
+        Ok(()) => respond(),
+    };
+    response.extensions_mut().insert(log_fields);
+    response
+}
+
 /// Writes the audit record; slow synced writes run off the async executor.
-pub async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
+async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
     if state.audit.syncs() {
         let state = Arc::clone(state);
         tokio::task::spawn_blocking(move || state.record_audit(&event))

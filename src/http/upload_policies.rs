@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 
 use super::json_body::JsonBody;
 use super::policy_request::{KeyRequest, PolicyRequest};
-use super::request_log::{DecisionLogFields, RequestId};
-use super::secrets::{Meta, authenticate, lifetime_error, no_store, record, refuse};
+use super::request_log::RequestId;
+use super::secrets::{Meta, answer_after_audit, authenticate, lifetime_error, no_store, refuse};
 use super::{AppState, api_doc};
 use crate::audit::{AuditEvent, Decision};
 use crate::domain::{Action, ContentType};
@@ -71,16 +71,11 @@ pub async fn create(
             OffsetDateTime::now_utc(),
         )
     });
-    let log_fields = DecisionLogFields::from(&audit);
-    let mut response = match record(&state, audit).await {
-        Err(unavailable) => ApiError::from(unavailable).into_response(),
-        Ok(()) => match outcome {
-            Ok((policy, issued)) => created(&request_id, &policy, issued),
-            Err(error) => error.into_response(),
-        },
-    };
-    response.extensions_mut().insert(log_fields);
-    response
+    answer_after_audit(&state, audit, || match outcome {
+        Ok((policy, issued)) => created(&request_id, &policy, issued),
+        Err(error) => error.into_response(),
+    })
+    .await
 }
 
 fn decide(
