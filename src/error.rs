@@ -1,20 +1,13 @@
-//! The one place where errors become HTTP responses.
+//! The one error type of the service: why a request was not answered with what it asked for.
 //!
-//! Clients get a stable JSON shape in the spirit of ael.api's (eview):
-//! `{"meta": {"code", "request_id"}, "error": {"type", "message", "invalid"?}}`, with a precise
-//! message for their own mistakes and a generic one for ours.
+//! Pure description, no HTTP: each error says its stable `type` name, the message a client
+//! gets, the invalid parts of the request, the reason the audit record gives, and (for our own
+//! failures) the detail that only the operator's log sees. `http::error` maps it to a response,
+//! in one place.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
-use utoipa::ToSchema;
-
+use crate::access::Denial;
 use crate::auth::AuthError;
-use crate::domain::Violation;
-use crate::http::RequestId;
-use crate::policy::Denial;
+use crate::domain::{InvalidEntry, Violation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -36,8 +29,9 @@ pub enum ApiError {
     Forbidden(Denial),
     #[error("the audit log cannot be written")]
     AuditUnavailable,
+    /// IAM did not sign in time; the reason goes to the log only.
     #[error("the remote signer is unavailable")]
-    SignerUnavailable,
+    SignerUnavailable(String),
     #[error("too many requests in flight")]
     Overloaded,
     #[error("request timed out")]
@@ -49,7 +43,7 @@ pub enum ApiError {
 impl From<crate::signing::SignError> for ApiError {
     fn from(error: crate::signing::SignError) -> Self {
         match error {
-            crate::signing::SignError::Unavailable => ApiError::SignerUnavailable,
+            crate::signing::SignError::Unavailable(reason) => ApiError::SignerUnavailable(reason),
             other @ crate::signing::SignError::KeyFailure => ApiError::Internal(other.into()),
         }
     }
@@ -61,79 +55,9 @@ impl From<crate::audit::AuditUnavailable> for ApiError {
     }
 }
 
-/// One invalid part of a request and every rule it broke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct InvalidEntry {
-    pub entry: String,
-    pub entry_type: &'static str,
-    pub rules: Vec<Violation>,
-}
-
-impl InvalidEntry {
-    /// A field of the JSON body, named by its `JSONPath` (`$.secret.action`).
-    pub fn json_property(entry: impl Into<String>, violation: Violation) -> Self {
-        Self {
-            entry: entry.into(),
-            entry_type: "json_data_property",
-            rules: vec![violation],
-        }
-    }
-}
-
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Largest accepted batch body: 100 secrets with long names.
-pub const MAX_BATCH_BODY_BYTES: usize = 512 * 1024;
-
-/// Every error response.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    meta: ErrorMeta,
-    error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorMeta {
-    code: u16,
-    request_id: RequestId,
-}
-
-/// The `error` object of a response, also used for refused items of a batch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// `request_malformed`, `access_denied`, `forbidden`, `not_found`, `method_not_allowed`,
-    /// `request_timeout`, `request_too_large`, `content_type_invalid`, `validation_failed`,
-    /// `internal_error`, `service_unavailable` or `overloaded`.
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// What went wrong, for a person.
-    message: String,
-    /// Every invalid part of the request, for 400, 413, 415 and 422.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(required = false)]
-    invalid: Vec<InvalidEntry>,
-}
-
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::AuditUnavailable | ApiError::SignerUnavailable | ApiError::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn kind(&self) -> &'static str {
+    /// The stable `error.type` of the response.
+    pub fn kind(&self) -> &'static str {
         match self {
             ApiError::MalformedJson { .. } => "request_malformed",
             ApiError::UnsupportedMediaType => "content_type_invalid",
@@ -143,14 +67,15 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated(_) => "access_denied",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::AuditUnavailable | ApiError::SignerUnavailable => "service_unavailable",
+            ApiError::AuditUnavailable | ApiError::SignerUnavailable(_) => "service_unavailable",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
 
-    fn message(&self) -> String {
+    /// What went wrong, for the person behind the client.
+    pub fn message(&self) -> String {
         match self {
             ApiError::MalformedJson { detail } => {
                 format!("Malformed request: the body is not valid JSON ({detail}).")
@@ -172,7 +97,7 @@ impl ApiError {
             ApiError::AuditUnavailable => {
                 "The audit log cannot be written, so no URL can be issued; try again shortly.".into()
             }
-            ApiError::SignerUnavailable => {
+            ApiError::SignerUnavailable(_) => {
                 "The signing service (IAM) did not answer in time, so no URL was issued; try again shortly.".into()
             }
             ApiError::Overloaded => {
@@ -185,7 +110,8 @@ impl ApiError {
         }
     }
 
-    fn invalid(&self) -> Vec<InvalidEntry> {
+    /// Every invalid part of the request, for 400, 413, 415 and 422.
+    pub fn invalid(&self) -> Vec<InvalidEntry> {
         match self {
             ApiError::Validation(entries) => entries.clone(),
             ApiError::MalformedJson { detail } => vec![InvalidEntry {
@@ -198,7 +124,7 @@ impl ApiError {
                 entry_type: "header",
                 rules: vec![
                     Violation::new("inclusion", "must be application/json")
-                        .with_params(json!(["application/json"])),
+                        .with_params(serde_json::json!(["application/json"])),
                 ],
             }],
             ApiError::PayloadTooLarge { limit } => vec![InvalidEntry {
@@ -206,15 +132,13 @@ impl ApiError {
                 entry_type: "request",
                 rules: vec![
                     Violation::new("size", format!("must be at most {limit} bytes"))
-                        .with_params(json!({"max": limit})),
+                        .with_params(serde_json::json!({"max": limit})),
                 ],
             }],
             _ => Vec::new(),
         }
     }
-}
 
-impl ApiError {
     /// The `reason` of the audit record for a request refused with this error.
     pub fn audit_reason(&self) -> String {
         match self {
@@ -233,54 +157,13 @@ impl ApiError {
             other => other.kind().replace('_', " "),
         }
     }
-}
 
-impl ApiError {
-    /// The `error` object for this error.
-    pub fn detail(&self) -> ErrorDetail {
-        if let ApiError::Internal(error) = self {
-            // Internal detail goes to the log, tied to the request id; never to the client.
-            let request_id = RequestId::current();
-            tracing::error!(%request_id, error = format!("{error:#}"), "internal error");
+    /// Our own failure, described for the operator's log only (never sent to the client).
+    pub fn log_detail(&self) -> Option<String> {
+        match self {
+            ApiError::Internal(error) => Some(format!("{error:#}")),
+            ApiError::SignerUnavailable(reason) => Some(reason.clone()),
+            _ => None,
         }
-        ErrorDetail {
-            kind: self.kind(),
-            message: self.message(),
-            invalid: self.invalid(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = ErrorBody {
-            meta: ErrorMeta {
-                code: status.as_u16(),
-                request_id: RequestId::current(),
-            },
-            error: self.detail(),
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        match &self {
-            // RFC 6750: tell the client which scheme, and whether its credentials were bad.
-            ApiError::Unauthenticated(error) => {
-                let challenge = if error.presented_credentials() {
-                    "Bearer realm=\"storage-signer\", error=\"invalid_token\""
-                } else {
-                    "Bearer realm=\"storage-signer\""
-                };
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(challenge),
-                );
-            }
-            ApiError::AuditUnavailable | ApiError::SignerUnavailable | ApiError::Overloaded => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
     }
 }

@@ -307,9 +307,12 @@ impl Signer for IamSigner {
     /// work. Here the thread is lent to the runtime with `block_in_place`, so other requests
     /// keep being served on the remaining workers.
     fn sign_rsa_sha256(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        // Logged by the request log, under the request's id.
         let unavailable = |error: IamError| {
-            tracing::error!(%error, service_account = %self.service_account, "IAM signing failed");
-            SignError::Unavailable
+            SignError::Unavailable(format!(
+                "IAM signing as {} failed: {error}",
+                self.service_account
+            ))
         };
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| unavailable(IamError::NoRuntime))?;

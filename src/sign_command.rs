@@ -7,10 +7,10 @@ use clap::Args;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::dev_key::dev_key_path;
 use crate::domain::{Action, BucketName, ContentType, ObjectName, SigningVersion};
 use crate::issuing::{Issuer, RsaSigner, UrlGrant};
 use crate::key::ServiceAccountKey;
-use crate::startup::dev_key_path;
 use crate::timestamp;
 
 #[derive(Debug, Args)]

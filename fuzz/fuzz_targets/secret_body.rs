@@ -1,5 +1,5 @@
 //! Request bodies of `POST /media_content_storage_secrets` and `POST /upload_policies`, as
-//! arbitrary bytes through the handlers' parsing (`storage_signer::http::fuzzing`).
+//! arbitrary bytes through the handlers' parsing (`storage_signer::request::fuzzing`).
 //!
 //! Nothing may panic, and what is accepted must satisfy the rules the rest of the service
 //! trusts: a known bucket, valid object names, limits within range.
@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use storage_signer::domain::{BucketName, MAX_OBJECT_NAME_BYTES, MAX_OBJECT_SIZE, ObjectName};
-use storage_signer::http::fuzzing::{
-    KeyRequest, PolicyRequest, Refused, SecretRequest, parse_policy_body, parse_secret_body,
+use storage_signer::request::fuzzing::{
+    FormKey, FormRequest, Refused, SecretRequest, parse_policy_body, parse_secret_body,
 };
 
 static KNOWN_BUCKETS: LazyLock<Vec<BucketName>> = LazyLock::new(|| {
@@ -89,11 +89,11 @@ fn check_secret(secret: &SecretRequest) {
     }
 }
 
-fn check_policy(policy: &PolicyRequest) {
+fn check_policy(policy: &FormRequest) {
     assert!(KNOWN_BUCKETS.contains(&policy.bucket));
     match &policy.key {
-        KeyRequest::Exact(name) => assert!(ObjectName::parse(name.as_str()).is_ok()),
-        KeyRequest::Prefix(prefix) => {
+        FormKey::Exact(name) => assert!(ObjectName::parse(name.as_str()).is_ok()),
+        FormKey::Prefix(prefix) => {
             let name = prefix.strip_suffix('/').unwrap_or(prefix);
             assert!(ObjectName::parse(name).is_ok(), "{prefix:?}");
         }

@@ -5,7 +5,7 @@ pub mod jwt;
 
 use std::sync::Arc;
 
-use crate::policy::{ANONYMOUS, Client};
+use crate::access::{ANONYMOUS, Client};
 use jwt::{JwtError, JwtVerifier};
 
 /// The callers the service knows and how to recognise them. Replaced as a whole when the

@@ -405,7 +405,7 @@ fn start_resumable(
     let length_range = header_value(headers, "x-goog-content-length-range")
         .map(|range| parse_range(&range))
         .transpose()?;
-    let upload_id = crate::auth::api_key::generate().replace("ssk_", "");
+    let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let session = Session {
         bucket,
         name,

@@ -4,14 +4,16 @@
 mod action;
 mod bucket_name;
 mod headers;
+pub mod limits;
 mod object_name;
 mod upload;
 
 pub use action::Action;
 pub use bucket_name::BucketName;
 pub use headers::{ContentMd5, ContentType};
-pub use object_name::{MAX_OBJECT_NAME_BYTES, ObjectName};
-pub use upload::{ContentLengthRange, MAX_OBJECT_SIZE, SigningVersion};
+pub use limits::{MAX_OBJECT_NAME_BYTES, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
+pub use object_name::ObjectName;
+pub use upload::{ContentLengthRange, SigningVersion};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -49,6 +51,25 @@ impl Violation {
     pub fn cast(expected: &'static str) -> Self {
         Self::new("cast", format!("must be a {expected}"))
             .with_params(Value::Array(vec![Value::from(expected)]))
+    }
+}
+
+/// One invalid part of a request and every rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InvalidEntry {
+    pub entry: String,
+    pub entry_type: &'static str,
+    pub rules: Vec<Violation>,
+}
+
+impl InvalidEntry {
+    /// A field of the JSON body, named by its `JSONPath` (`$.secret.action`).
+    pub fn json_property(entry: impl Into<String>, violation: Violation) -> Self {
+        Self {
+            entry: entry.into(),
+            entry_type: "json_data_property",
+            rules: vec![violation],
+        }
     }
 }
 

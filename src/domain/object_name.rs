@@ -2,10 +2,7 @@ use std::fmt;
 
 use serde_json::json;
 
-use super::{Violation, find_control_character};
-
-/// GCS limit on the UTF-8 length of an object name.
-pub const MAX_OBJECT_NAME_BYTES: usize = 1024;
+use super::{MAX_OBJECT_NAME_BYTES, Violation, find_control_character};
 
 /// An object name this service is willing to sign.
 ///

@@ -2,10 +2,7 @@
 
 use serde_json::json;
 
-use super::Violation;
-
-/// The largest object GCS stores.
-pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+use super::{MAX_OBJECT_SIZE, Violation};
 
 /// `x-goog-content-length-range: min,max`: the body must be between `min` and `max` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,11 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::error::{ErrorBody, ErrorDetail, ErrorMeta};
 use super::secrets::{BatchItem, BatchResponse, Meta, SecretData, SecretResponse};
 use super::upload_policies::{PolicyData, PolicyResponse};
+use crate::domain::InvalidEntry;
 use crate::domain::Violation;
-use crate::error::{ErrorBody, ErrorDetail, ErrorMeta, InvalidEntry};
 
 /// The request for one signed URL.
 #[derive(ToSchema)]

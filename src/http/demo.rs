@@ -1,20 +1,19 @@
 //! Dev mode's pages: the upload demo (pick a file, upload it straight to the local store, read
 //! it back), and the API reference rendered from `/openapi.json`.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 
-use super::AppState;
+use crate::app::AppState;
 
 const PAGE: &str = include_str!("../../static/index.html");
 const API_PAGE: &str = include_str!("../../static/api.html");
 
-pub async fn page(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+pub async fn page(State(state): State<AppState>) -> impl IntoResponse {
     // Bucket names are lower-case letters, digits, `-`, `_` and `.`: safe in a JS string.
     let bucket = state
+        .rules
         .known_buckets
         .first()
         .map(ToString::to_string)

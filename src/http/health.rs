@@ -1,11 +1,9 @@
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::AppState;
+use crate::app::AppState;
 
 /// Liveness
 ///
@@ -25,7 +23,7 @@ pub async fn healthz() -> Json<Value> {
         (status = 200, description = "Ready", body = super::api_doc::Readiness),
         (status = 503, description = "Not ready; `reasons` says why", body = super::api_doc::Readiness),
     ))]
-pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut reasons = Vec::new();
     if let Some(problem) = state.signer_problem() {
         reasons.push(problem);

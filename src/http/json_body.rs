@@ -5,7 +5,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
-use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::domain::limits::MAX_BODY_BYTES;
+use crate::error::ApiError;
 
 /// Up to this much of a too-large body is read before answering 413.
 const DRAIN_BYTES: usize = 1024 * 1024;

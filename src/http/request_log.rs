@@ -1,4 +1,5 @@
-//! Request ids and the one log line per request.
+//! Request ids and the one log line per request. Errors are logged here too, under the
+//! request id (see `error::finish`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,17 +11,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::AppState;
+use super::error;
+use crate::app::App;
 use crate::audit::{AuditEvent, Decision};
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MAX_REQUEST_ID_LEN: usize = 128;
 /// Paths longer than this are cut in the log line.
 const MAX_LOGGED_PATH_LEN: usize = 512;
-
-tokio::task_local! {
-    static CURRENT_REQUEST_ID: RequestId;
-}
 
 /// The id that ties a response to its log lines: taken from `x-request-id` when the caller
 /// sends a sane one (so ids follow a request across services), generated otherwise.
@@ -41,15 +39,8 @@ impl RequestId {
         sane.then(|| Self(value.to_owned()))
     }
 
-    fn generate() -> Self {
+    pub(super) fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    /// The id of the request being handled, for code that has no access to the request.
-    pub fn current() -> Self {
-        CURRENT_REQUEST_ID
-            .try_with(Clone::clone)
-            .unwrap_or_else(|_| Self("unknown".into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -89,11 +80,7 @@ impl From<&AuditEvent> for DecisionLogFields {
 
 /// Middleware: assigns the request id, returns it in `x-request-id`, and writes one JSON log
 /// line when the response is ready.
-pub async fn track(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn track(State(state): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -115,9 +102,7 @@ pub async fn track(
         .take(MAX_LOGGED_PATH_LEN)
         .collect();
 
-    let mut response = CURRENT_REQUEST_ID
-        .scope(request_id.clone(), next.run(request))
-        .await;
+    let mut response = error::finish(next.run(request).await, &request_id);
 
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

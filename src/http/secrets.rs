@@ -3,33 +3,28 @@
 //! record is written.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::fields::Fields;
+use super::answer::{after_audit, no_store};
+use super::api_doc;
+use super::error::{self, ErrorBody, ErrorDetail, ErrorNotes};
 use super::json_body::JsonBody;
-use super::request_log::{DecisionLogFields, RequestId};
-use super::secret_request::SecretRequest;
-use super::{AppState, api_doc};
-use crate::audit::{AuditEvent, AuditUnavailable, Decision};
-use crate::domain::{ContentMd5, ContentType, Violation};
-use crate::error::{ApiError, ErrorBody, ErrorDetail, InvalidEntry, MAX_BATCH_BODY_BYTES};
-use crate::issuing::{IssuedUrl, UrlGrant};
-use crate::policy::{Access, Client, ContentTypeAccess};
+use super::request_log::RequestId;
+use crate::app::AppState;
+use crate::domain::limits::MAX_BATCH_BODY_BYTES;
+use crate::error::ApiError;
+use crate::issuing::{self, IssuedSecret, Origin, Outcome};
+use crate::request::SecretRequest;
 use crate::timestamp;
-
-/// Most secrets in one batch.
-pub const MAX_BATCH: usize = 100;
 
 /// Issue a signed URL
 ///
@@ -61,35 +56,19 @@ pub const MAX_BATCH: usize = 100;
     )
 )]
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let mut audit = AuditEvent::new(request_id.as_str(), Some(remote.to_string()));
-    let outcome = authenticate(&state, &headers, &mut audit).and_then(|client| {
-        let JsonBody(body) = body.map_err(|e| refuse(&mut audit, Decision::Invalid, e))?;
-        let fields = Fields::member(&body, "secret").map_err(|entry| {
-            refuse(
-                &mut audit,
-                Decision::Invalid,
-                ApiError::Validation(vec![entry]),
-            )
-        })?;
-        decide(
-            &state,
-            &client,
-            fields,
-            &mut audit,
-            OffsetDateTime::now_utc(),
-        )
+    let caller = app.authenticate(authorization(&headers));
+    let secret = body.and_then(|JsonBody(body)| {
+        SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
-    answer_after_audit(&state, audit, || match outcome {
-        Ok((secret, issued)) => created(&request_id, &secret, issued),
-        Err(error) => error.into_response(),
-    })
-    .await
+    let outcome = issuing::decide_secret(&app.rules, &origin(&request_id, remote), caller, secret);
+    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
+    after_audit(&app, outcome, |issued| created(&request_id, issued)).await
 }
 
 /// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
@@ -116,245 +95,94 @@ pub async fn create(
     )
 )]
 pub async fn batch(
-    State(state): State<Arc<AppState>>,
+    State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
 ) -> Response {
-    let mut audit = AuditEvent::new(request_id.as_str(), Some(remote.to_string()));
-    let prepared = authenticate(&state, &headers, &mut audit).and_then(|client| {
-        let JsonBody(body) = body.map_err(|e| refuse(&mut audit, Decision::Invalid, e))?;
-        match batch_items(&body) {
-            Ok(_) => Ok((client, body)),
-            Err(entry) => Err(refuse(
-                &mut audit,
-                Decision::Invalid,
-                ApiError::Validation(vec![entry]),
-            )),
-        }
+    let caller = app.authenticate(authorization(&headers));
+    let secrets = body.and_then(|JsonBody(body)| {
+        SecretRequest::batch_from_json(&body, &app.rules.known_buckets)
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|item| item.map_err(ApiError::Validation))
+                    .collect()
+            })
+            .map_err(|entry| ApiError::Validation(vec![entry]))
     });
-    let (client, body) = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            return answer_after_audit(&state, audit, || error.into_response()).await;
+    let origin = origin(&request_id, remote);
+    let outcomes = match issuing::decide_batch(&app.rules, &origin, caller, secrets) {
+        Ok(outcomes) => outcomes,
+        Err(refused) => {
+            return after_audit(&app, *refused, |never: Infallible| match never {}).await;
         }
     };
-    // Up to 100 RSA signatures and audit writes: off the async executor.
-    let remote = remote.to_string();
-    let worker_state = Arc::clone(&state);
-    let worker_id = request_id.clone();
-    let items = tokio::task::spawn_blocking(move || {
-        let secrets = batch_items(&body).unwrap_or_default();
-        decide_batch(&worker_state, &client, &worker_id, &remote, secrets)
+    // Up to 100 RSA signatures: off the async executor.
+    let worker = app.clone();
+    let now = OffsetDateTime::now_utc();
+    let signed = tokio::task::spawn_blocking(move || {
+        outcomes
+            .into_iter()
+            .map(|outcome| worker.sign_secret(outcome, now))
+            .collect::<Vec<_>>()
     })
     .await;
-    match items {
-        Ok(items) => batch_response(&request_id, items),
-        Err(_) => ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response(),
+    let Ok(signed) = signed else {
+        return ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response();
+    };
+    let mut notes = ErrorNotes::default();
+    let mut items = Vec::with_capacity(signed.len());
+    for (index, Outcome { record, result }) in signed.into_iter().enumerate() {
+        let result = match app.record(record).await {
+            Err(unavailable) => Err(ApiError::from(unavailable)),
+            Ok(()) => result,
+        };
+        items.push(batch_item(index, result, &mut notes));
     }
-}
-
-fn batch_items(body: &Value) -> Result<&[Value], InvalidEntry> {
-    let Some(body) = body.as_object() else {
-        return Err(InvalidEntry::json_property("$", Violation::cast("object")));
-    };
-    match body.get("secrets") {
-        None | Some(Value::Null) => Err(InvalidEntry::json_property(
-            "$.secrets",
-            Violation::required(),
-        )),
-        Some(Value::Array(items)) if (1..=MAX_BATCH).contains(&items.len()) => Ok(items),
-        Some(Value::Array(_)) => Err(InvalidEntry::json_property(
-            "$.secrets",
-            Violation::new("length", format!("must hold 1 to {MAX_BATCH} secrets"))
-                .with_params(serde_json::json!({"min": 1, "max": MAX_BATCH})),
-        )),
-        Some(_) => Err(InvalidEntry::json_property(
-            "$.secrets",
-            Violation::cast("array"),
-        )),
+    let mut response = batch_response(&request_id, items);
+    if !notes.is_empty() {
+        response.extensions_mut().insert(notes);
     }
-}
-
-fn decide_batch(
-    state: &AppState,
-    client: &Client,
-    request_id: &RequestId,
-    remote: &str,
-    secrets: &[Value],
-) -> Vec<BatchItem> {
-    let now = OffsetDateTime::now_utc();
-    secrets
-        .iter()
-        .enumerate()
-        .map(|(index, value)| {
-            let mut audit =
-                AuditEvent::new(format!("{request_id}#{index}"), Some(remote.to_owned()));
-            audit.client_id = Some(client.id.clone());
-            let outcome = Fields::at(Some(value), format!("$.secrets[{index}]"))
-                .map_err(|entry| {
-                    refuse(
-                        &mut audit,
-                        Decision::Invalid,
-                        ApiError::Validation(vec![entry]),
-                    )
-                })
-                .and_then(|fields| decide(state, client, fields, &mut audit, now));
-            let outcome = match state.record_audit(&audit) {
-                Err(unavailable) => Err(ApiError::from(unavailable)),
-                Ok(()) => outcome,
-            };
-            match outcome {
-                Ok((secret, issued)) => BatchItem {
-                    index,
-                    status: StatusCode::CREATED.as_u16(),
-                    data: Some(secret_data(&secret, issued)),
-                    error: None,
-                },
-                Err(error) => BatchItem {
-                    index,
-                    status: error.status().as_u16(),
-                    data: None,
-                    error: Some(error.detail()),
-                },
-            }
-        })
-        .collect()
-}
-
-/// The client that the `Authorization` header identifies; a refusal is recorded in `audit`.
-pub fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    audit: &mut AuditEvent,
-) -> Result<Arc<Client>, ApiError> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    let client = state
-        .authenticator()
-        .authenticate(authorization)
-        .map_err(|e| {
-            refuse(
-                audit,
-                Decision::Unauthenticated,
-                ApiError::Unauthenticated(e),
-            )
-        })?;
-    audit.client_id = Some(client.id.clone());
-    Ok(client)
-}
-
-/// Decides one secret for `client`, filling `audit` with what was decided and why.
-fn decide(
-    state: &AppState,
-    client: &Client,
-    fields: Fields<'_>,
-    audit: &mut AuditEvent,
-    now: OffsetDateTime,
-) -> Result<(SecretRequest, IssuedUrl), ApiError> {
-    let path = fields.path().to_owned();
-    let secret = SecretRequest::from_fields(fields, &state.known_buckets)
-        .map_err(|entries| refuse(audit, Decision::Invalid, ApiError::Validation(entries)))?;
-    audit.action = Some(secret.action.as_str());
-    audit.bucket = Some(secret.bucket.to_string());
-    audit.object = Some(secret.object.to_string());
-
-    let lifetime = client
-        .lifetime(secret.expires_in, state.secrets_ttl)
-        .map_err(|too_long| {
-            refuse(
-                audit,
-                Decision::Invalid,
-                lifetime_error(&path, too_long.max_ttl),
-            )
-        })?;
-    let path = format!("/{}/{}", secret.bucket, secret.object);
-    let access = Access {
-        content_type: secret
-            .content_type
-            .as_ref()
-            .map(|ct| ContentTypeAccess::Exact(ct.as_str())),
-        content_length_range: secret.content_length_range,
-        if_generation_match: secret.if_generation_match,
-        ..Access::object(secret.action, &path)
-    };
-    let grant = client
-        .authorize(&access)
-        .map_err(|denial| refuse(audit, Decision::Denied, ApiError::Forbidden(denial)))?;
-
-    let url_grant = UrlGrant {
-        action: secret.action,
-        bucket: secret.bucket.as_str(),
-        object: secret.object.as_str(),
-        version: secret.version,
-        content_type: secret.content_type.as_ref().map(ContentType::as_str),
-        content_md5: secret.content_md5.as_ref().map(ContentMd5::as_str),
-        if_generation_match: grant.if_generation_match,
-        content_length_range: grant.content_length_range,
-        lifetime,
-    };
-    let started = Instant::now();
-    let issued = state
-        .issuer()
-        .issue_url(&url_grant, now)
-        .map_err(|e| refuse(audit, Decision::Failed, e.into()))?;
-    state
-        .metrics
-        .observe_signing(issued.kind, started.elapsed());
-    audit.expires_at = Some(timestamp::iso8601(issued.expires_at));
-    audit.decide(
-        Decision::Issued,
-        format!("allowed by rule {} of client {:?}", grant.rule, client.id),
-    );
-    Ok((secret, issued))
-}
-
-/// The 422 for an `expires_in` (of the object at `path`) above the client's `max_ttl`.
-pub fn lifetime_error(path: &str, max_ttl: u32) -> ApiError {
-    let violation = Violation::new(
-        "number",
-        format!("must be at most {max_ttl} seconds for this client"),
-    )
-    .with_params(serde_json::json!({"less_than_or_equal_to": max_ttl}));
-    ApiError::Validation(vec![InvalidEntry::json_property(
-        format!("{path}.expires_in"),
-        violation,
-    )])
-}
-
-pub fn refuse(audit: &mut AuditEvent, decision: Decision, error: ApiError) -> ApiError {
-    audit.decide(decision, error.audit_reason());
-    error
-}
-
-/// Writes the decision's audit record, then answers with `respond()`, or 503 when the record
-/// could not be written (fail closed: nothing is issued without its record). The request log
-/// gets the decision's fields either way.
-pub async fn answer_after_audit(
-    state: &Arc<AppState>,
-    audit: AuditEvent,
-    respond: impl FnOnce() -> Response,
-) -> Response {
-    let log_fields = DecisionLogFields::from(&audit);
-    let mut response = match record(state, audit).await {
-        Err(unavailable) => ApiError::from(unavailable).into_response(),
-        Ok(()) => respond(),
-    };
-    response.extensions_mut().insert(log_fields);
     response
 }
 
-/// Writes the audit record; slow synced writes run off the async executor.
-async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
-    if state.audit.syncs() {
-        let state = Arc::clone(state);
-        tokio::task::spawn_blocking(move || state.record_audit(&event))
-            .await
-            .unwrap_or(Err(AuditUnavailable))
-    } else {
-        state.record_audit(&event)
+/// The raw `Authorization` header, if any.
+pub(super) fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(axum::http::HeaderValue::as_bytes)
+}
+
+pub(super) fn origin(request_id: &RequestId, remote: SocketAddr) -> Origin {
+    Origin {
+        request_id: request_id.to_string(),
+        remote_addr: Some(remote.to_string()),
+    }
+}
+
+fn batch_item(
+    index: usize,
+    result: Result<IssuedSecret, ApiError>,
+    notes: &mut ErrorNotes,
+) -> BatchItem {
+    match result {
+        Ok(issued) => BatchItem {
+            index,
+            status: StatusCode::CREATED.as_u16(),
+            data: Some(secret_data(issued)),
+            error: None,
+        },
+        Err(refused) => {
+            notes.item(index, &refused);
+            BatchItem {
+                index,
+                status: error::status(&refused).as_u16(),
+                data: None,
+                error: Some(error::detail(&refused)),
+            }
+        }
     }
 }
 
@@ -413,36 +241,30 @@ pub struct BatchResponse<'a> {
     data: Vec<BatchItem>,
 }
 
-fn secret_data(secret: &SecretRequest, issued: IssuedUrl) -> SecretData {
+fn secret_data(IssuedSecret { request, url }: IssuedSecret) -> SecretData {
     SecretData {
-        action: secret.action.as_str(),
-        bucket: secret.bucket.to_string(),
-        resource_id: secret.resource_id.clone(),
-        resource_name: secret.resource_name.clone(),
-        content_type: secret
-            .content_type
-            .as_ref()
-            .map(|ct| ct.as_str().to_owned()),
-        content_md5: secret
-            .content_md5
-            .as_ref()
-            .map(|md5| md5.as_str().to_owned()),
-        secret_url: issued.url.into_inner(),
-        expires_at: timestamp::iso8601(issued.expires_at),
-        inserted_at: timestamp::iso8601(issued.inserted_at),
-        version: issued.version.as_str(),
-        headers: issued.headers.into_iter().collect(),
+        action: request.action.as_str(),
+        bucket: request.bucket.to_string(),
+        resource_id: request.resource_id,
+        resource_name: request.resource_name,
+        content_type: request.content_type.map(|ct| ct.as_str().to_owned()),
+        content_md5: request.content_md5.map(|md5| md5.as_str().to_owned()),
+        secret_url: url.url.into_inner(),
+        expires_at: timestamp::iso8601(url.expires_at),
+        inserted_at: timestamp::iso8601(url.inserted_at),
+        version: url.version.as_str(),
+        headers: url.headers.into_iter().collect(),
     }
 }
 
-fn created(request_id: &RequestId, secret: &SecretRequest, issued: IssuedUrl) -> Response {
+fn created(request_id: &RequestId, issued: IssuedSecret) -> Response {
     let body = SecretResponse {
         meta: Meta {
             code: StatusCode::CREATED.as_u16(),
             kind: "object",
             request_id,
         },
-        data: secret_data(secret, issued),
+        data: secret_data(issued),
     };
     no_store(StatusCode::CREATED, Json(body))
 }
@@ -457,9 +279,4 @@ fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
         data: items,
     };
     no_store(StatusCode::OK, Json(body))
-}
-
-/// Issued URLs are bearer credentials: no cache may keep a response that holds them.
-pub fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
 }

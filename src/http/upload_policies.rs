@@ -3,28 +3,25 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use super::answer::{after_audit, no_store};
+use super::api_doc;
+use super::error::ErrorBody;
 use super::json_body::JsonBody;
-use super::policy_request::{KeyRequest, PolicyRequest};
 use super::request_log::RequestId;
-use super::secrets::{Meta, answer_after_audit, authenticate, lifetime_error, no_store, refuse};
-use super::{AppState, api_doc};
-use crate::audit::{AuditEvent, Decision};
-use crate::domain::{Action, ContentType};
-use crate::error::{ApiError, ErrorBody};
-use crate::issuing::{IssuedPolicy, PolicyGrant};
-use crate::policy::{Access, Client, ContentTypeAccess};
-use crate::signing::post_policy::Key;
+use super::secrets::{Meta, authorization, origin};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::issuing::{self, IssuedForm};
+use crate::request::{FormKey, FormRequest};
 use crate::timestamp;
 
 /// Issue a form upload policy
@@ -53,117 +50,19 @@ use crate::timestamp;
     )
 )]
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let mut audit = AuditEvent::new(request_id.as_str(), Some(remote.to_string()));
-    audit.action = Some(Action::Post.as_str());
-    let outcome = authenticate(&state, &headers, &mut audit).and_then(|client| {
-        let JsonBody(body) = body.map_err(|e| refuse(&mut audit, Decision::Invalid, e))?;
-        decide(
-            &state,
-            &client,
-            &body,
-            &mut audit,
-            OffsetDateTime::now_utc(),
-        )
+    let caller = app.authenticate(authorization(&headers));
+    let form = body.and_then(|JsonBody(body)| {
+        FormRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
-    answer_after_audit(&state, audit, || match outcome {
-        Ok((policy, issued)) => created(&request_id, &policy, issued),
-        Err(error) => error.into_response(),
-    })
-    .await
-}
-
-fn decide(
-    state: &AppState,
-    client: &Client,
-    body: &serde_json::Value,
-    audit: &mut AuditEvent,
-    now: OffsetDateTime,
-) -> Result<(PolicyRequest, IssuedPolicy), ApiError> {
-    let policy = PolicyRequest::from_json(body, &state.known_buckets)
-        .map_err(|entries| refuse(audit, Decision::Invalid, ApiError::Validation(entries)))?;
-    let (key_path, is_prefix) = match &policy.key {
-        KeyRequest::Exact(name) => (name.as_str(), false),
-        KeyRequest::Prefix(prefix) => (prefix.as_str(), true),
-    };
-    audit.bucket = Some(policy.bucket.to_string());
-    audit.object = Some(if is_prefix {
-        format!("{key_path}*")
-    } else {
-        key_path.to_owned()
-    });
-
-    let lifetime = client
-        .lifetime(policy.expires_in, state.secrets_ttl)
-        .map_err(|too_long| {
-            refuse(
-                audit,
-                Decision::Invalid,
-                lifetime_error("$.policy", too_long.max_ttl),
-            )
-        })?;
-    let path = format!("/{}/{key_path}", policy.bucket);
-    let content_type = match (&policy.content_type, &policy.content_type_prefix) {
-        (Some(exact), _) => Some(ContentTypeAccess::Exact(exact.as_str())),
-        (None, Some(prefix)) => Some(ContentTypeAccess::Prefix(prefix.as_str())),
-        (None, None) => None,
-    };
-    let access = Access {
-        path_is_prefix: is_prefix,
-        content_type,
-        content_length_range: policy.content_length_range,
-        ..Access::object(Action::Post, &path)
-    };
-    let grant = client
-        .authorize(&access)
-        .map_err(|denial| refuse(audit, Decision::Denied, ApiError::Forbidden(denial)))?;
-
-    let mut fields: Vec<(&str, &str)> = policy
-        .metadata
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    if let Some(redirect) = &policy.success_action_redirect {
-        fields.push(("success_action_redirect", redirect));
-    }
-    if let Some(status) = policy.success_action_status {
-        fields.push(("success_action_status", status));
-    }
-    let policy_grant = PolicyGrant {
-        bucket: policy.bucket.as_str(),
-        key: if is_prefix {
-            Key::Prefix(key_path)
-        } else {
-            Key::Exact(key_path)
-        },
-        content_type: policy.content_type.as_ref().map(ContentType::as_str),
-        content_type_prefix: policy.content_type_prefix.as_ref().map(ContentType::as_str),
-        content_length_range: grant.content_length_range,
-        fields: &fields,
-        lifetime,
-    };
-    let started = Instant::now();
-    let issued = state
-        .issuer()
-        .issue_policy(&policy_grant, now)
-        .map_err(|e| refuse(audit, Decision::Failed, e.into()))?;
-    state
-        .metrics
-        .observe_signing(issued.kind, started.elapsed());
-    audit.expires_at = Some(timestamp::iso8601(issued.expires_at));
-    audit.decide(
-        Decision::Issued,
-        format!(
-            "form upload allowed by rule {} of client {:?}",
-            grant.rule, client.id
-        ),
-    );
-    Ok((policy, issued))
+    let outcome = issuing::decide_form(&app.rules, &origin(&request_id, remote), caller, form);
+    let outcome = app.sign_form(outcome, OffsetDateTime::now_utc());
+    after_audit(&app, outcome, |issued| created(&request_id, issued)).await
 }
 
 /// A signed form: `201` of `POST /upload_policies`.
@@ -188,10 +87,10 @@ pub struct PolicyData {
     inserted_at: String,
 }
 
-fn created(request_id: &RequestId, policy: &PolicyRequest, issued: IssuedPolicy) -> Response {
-    let (key, key_prefix) = match &policy.key {
-        KeyRequest::Exact(name) => (Some(name.to_string()), None),
-        KeyRequest::Prefix(prefix) => (None, Some(prefix.clone())),
+fn created(request_id: &RequestId, IssuedForm { request, policy }: IssuedForm) -> Response {
+    let (key, key_prefix) = match request.key {
+        FormKey::Exact(name) => (Some(name.to_string()), None),
+        FormKey::Prefix(prefix) => (None, Some(prefix)),
     };
     let body = PolicyResponse {
         meta: Meta {
@@ -200,13 +99,13 @@ fn created(request_id: &RequestId, policy: &PolicyRequest, issued: IssuedPolicy)
             request_id,
         },
         data: PolicyData {
-            bucket: policy.bucket.to_string(),
+            bucket: request.bucket.to_string(),
             key,
             key_prefix,
-            url: issued.url,
-            fields: issued.fields.into_iter().collect(),
-            expires_at: timestamp::iso8601(issued.expires_at),
-            inserted_at: timestamp::iso8601(issued.inserted_at),
+            url: policy.url,
+            fields: policy.fields.into_iter().collect(),
+            expires_at: timestamp::iso8601(policy.expires_at),
+            inserted_at: timestamp::iso8601(policy.inserted_at),
         },
     };
     no_store(StatusCode::CREATED, Json(body))

@@ -28,9 +28,10 @@ pub trait Signer {
 pub enum SignError {
     #[error("the signing key failed to produce a signature")]
     KeyFailure,
-    /// The remote signer (IAM) did not sign in time; the caller may try again.
-    #[error("the remote signer is unavailable")]
-    Unavailable,
+    /// The remote signer (IAM) did not sign in time; the caller may try again. The reason is
+    /// for the operator's log (it never holds key material or tokens).
+    #[error("the remote signer is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An issued URL. It is a bearer credential: `Debug` does not print it, and it is only ever

@@ -1,7 +1,6 @@
 //! Dev mode's local verifying store: bound before the service, so issued URLs point at it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -9,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{DevStoreSettings, Settings};
+use crate::dev_key::dev_key_path;
 use crate::dev_store::{self, DevStore, Keys, Objects};
+use crate::issuing::Issuer;
 
 /// The store's listener and state, waiting for the service's address (for CORS).
 pub struct BoundStore {
@@ -20,8 +21,9 @@ pub struct BoundStore {
 
 /// Binds the store and, unless `STORAGE_BASE_URL` says otherwise, points issued URLs at it.
 pub async fn bind_store(
-    settings: &mut Settings,
-    store: DevStoreSettings,
+    settings: &Settings,
+    store: &DevStoreSettings,
+    issuer: &mut Issuer,
 ) -> anyhow::Result<BoundStore> {
     let address = SocketAddr::new(settings.listen.ip(), store.port);
     let listener = TcpListener::bind(address).await.with_context(|| {
@@ -29,10 +31,10 @@ pub async fn bind_store(
     })?;
     let base_url = format!("http://{}", listener.local_addr()?);
     if store.is_storage_base_url {
-        settings.issuer.storage_base_url.clone_from(&base_url);
+        issuer.storage_base_url.clone_from(&base_url);
     }
     if store.key_is_generated {
-        save_dev_key(settings, &base_url);
+        save_dev_key(issuer, &base_url);
     }
     let objects = match &store.dir {
         Some(dir) => Objects::in_directory(dir.clone()).with_context(|| {
@@ -43,13 +45,13 @@ pub async fn bind_store(
         })?,
         None => Objects::in_memory(),
     };
-    let key = settings.issuer.local_key().context(
+    let key = issuer.local_key().context(
         "the dev store verifies with the service-account key; it cannot run with SIGNER=iam",
     )?;
     let keys = Keys {
         client_email: key.client_email().to_owned(),
         rsa_public_key: key.public_key_der().to_vec(),
-        hmac: settings.issuer.hmac.clone(),
+        hmac: issuer.hmac.clone(),
     };
     let buckets = settings
         .known_buckets
@@ -59,7 +61,7 @@ pub async fn bind_store(
     Ok(BoundStore {
         listener,
         store: Arc::new(DevStore::new(keys, buckets, objects, base_url)),
-        cors_origins: store.cors_origins,
+        cors_origins: store.cors_origins.clone(),
     })
 }
 
@@ -102,24 +104,14 @@ impl BoundStore {
     }
 }
 
-/// Where `serve --dev` leaves its generated key for `storage-signer sign --dev-key`.
-pub fn dev_key_path() -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("storage-signer").join("dev-key.json")
-}
-
 /// Saves the throw-away dev key (mode 0600) with the store's URL, so that the `sign` command
 /// can make URLs this dev server's store accepts. Failing to save only loses that convenience.
-fn save_dev_key(settings: &Settings, storage_base_url: &str) {
+fn save_dev_key(issuer: &Issuer, storage_base_url: &str) {
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
     let path = dev_key_path();
-    let Some(Ok(document)) = settings
-        .issuer
+    let Some(Ok(document)) = issuer
         .local_key()
         .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url)]))
     else {

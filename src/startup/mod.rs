@@ -1,4 +1,9 @@
-//! Binding the listener, serving, reloading on SIGHUP, and stopping gracefully.
+//! Start-up: building the services from the settings, binding the listener, serving,
+//! reloading on SIGHUP and on a rotated key file, and stopping gracefully.
+
+mod dev;
+mod services;
+mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,36 +12,56 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub use services::{Services, load_access};
+
+use crate::app::{App, AppState, RequestLimits};
 use crate::config::Settings;
-use crate::http::{self, AppState};
-use crate::issuing::RsaSigner;
+use crate::http;
+use crate::issuing::Rules;
+use crate::key_watch::KeyWatch;
 use crate::signing::Signer as _;
-
-mod dev;
-
-pub use dev::dev_key_path;
-
-/// How often a failed audit sink is retried while no request comes (readiness depends on it).
-const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// How often an unavailable IAM signer is retried.
-const IAM_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+use tasks::Reload;
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
-    state: Arc<AppState>,
+    app: AppState,
+    reload: Arc<Reload>,
+    key_watch_interval: Option<Duration>,
+    shutdown_drain: Duration,
     /// Turns true when the service starts shutting down (the dev store follows it).
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, services: Services) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let reload = Reload {
+            key_watch: settings.key_file().cloned().map(KeyWatch::new),
+            access: settings.access,
+        };
+        let app = App::new(
+            services.issuer,
+            services.authenticator,
+            Rules {
+                known_buckets: settings.known_buckets,
+                default_ttl: settings.secrets_ttl,
+            },
+            services.audit,
+            RequestLimits {
+                max_concurrent_requests: settings.max_concurrent_requests,
+                request_timeout: settings.request_timeout,
+            },
+            settings.dev_mode,
+        );
         Ok(Self {
             listener,
-            state: Arc::new(AppState::new(settings)),
+            app: Arc::new(app),
+            reload: Arc::new(reload),
+            key_watch_interval: settings.key_watch_interval,
+            shutdown_drain: settings.shutdown_drain,
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -47,29 +72,25 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tokio::spawn(reload_on_sighup(Arc::clone(&self.state)));
-        tokio::spawn(retry_audit_sink(Arc::clone(&self.state)));
-        if let Some(interval) = self.state.key_watch_interval {
-            tokio::spawn(watch_key_file(Arc::clone(&self.state), interval));
-        }
-        tokio::spawn(check_iam(Arc::clone(&self.state)));
-        let state = Arc::clone(&self.state);
+        tasks::spawn_background(&self.app, &self.reload, self.key_watch_interval);
+        let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
+        let drain = self.shutdown_drain;
         axum::serve(
             self.listener,
-            http::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+            http::router(self.app).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            state.begin_shutdown();
+            tasks::shutdown_signal().await;
+            app.begin_shutdown();
             // Readiness now fails; keep accepting while load balancers notice, so no request
             // routed here in the meantime meets a closed port.
-            if !state.shutdown_drain.is_zero() {
+            if !drain.is_zero() {
                 tracing::info!(
-                    seconds = state.shutdown_drain.as_secs(),
+                    seconds = drain.as_secs(),
                     "draining: /readyz answers 503, still accepting"
                 );
-                tokio::time::sleep(state.shutdown_drain).await;
+                tokio::time::sleep(drain).await;
             }
             tracing::info!("closing the listener: finishing in-flight requests");
             shutdown.send_replace(true);
@@ -79,17 +100,19 @@ impl Application {
 }
 
 /// Starts the service described by `settings` and runs it until it is told to stop.
-pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result<()> {
     let dev_mode = settings.dev_mode;
-    let store = match settings.dev_store.take() {
-        Some(store_settings) => Some(dev::bind_store(&mut settings, store_settings).await?),
+    let store = match &settings.dev_store {
+        Some(store_settings) => {
+            Some(dev::bind_store(&settings, store_settings, &mut services.issuer).await?)
+        }
         None => None,
     };
-    let summary = StartupSummary::of(&settings);
-    let app = Application::build(settings).await?;
-    let address = app.local_addr()?;
+    let summary = StartupSummary::of(&settings, &services);
+    let application = Application::build(settings, services).await?;
+    let address = application.local_addr()?;
     if let Some(store) = store {
-        store.start(address, app.shutdown.subscribe())?;
+        store.start(address, application.shutdown.subscribe())?;
     }
     tracing::info!(
         %address,
@@ -111,7 +134,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if dev_mode {
         warn_dev_mode(address, &summary);
     }
-    app.run_until_stopped().await?;
+    application.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -130,10 +153,11 @@ struct StartupSummary {
 }
 
 impl StartupSummary {
-    fn of(settings: &Settings) -> Self {
+    fn of(settings: &Settings, services: &Services) -> Self {
+        let signer = &services.issuer.signer;
         Self {
-            client_email: settings.issuer.signer.google_access_id().to_owned(),
-            private_key_id: settings.issuer.signer.key_id().unwrap_or("none").to_owned(),
+            client_email: signer.google_access_id().to_owned(),
+            private_key_id: signer.key_id().unwrap_or("none").to_owned(),
             known_buckets: settings
                 .known_buckets
                 .iter()
@@ -141,11 +165,11 @@ impl StartupSummary {
                 .collect::<Vec<_>>()
                 .join(","),
             secrets_ttl: settings.secrets_ttl,
-            storage_base_url: settings.issuer.storage_base_url.clone(),
-            clients: settings.authenticator.client_count(),
-            anonymous: settings.authenticator.has_anonymous(),
+            storage_base_url: services.issuer.storage_base_url.clone(),
+            clients: services.authenticator.client_count(),
+            anonymous: services.authenticator.has_anonymous(),
             open_mode: settings.access.is_open_mode(),
-            audit_log: settings.audit.description().to_owned(),
+            audit_log: services.audit.description().to_owned(),
         }
     }
 }
@@ -159,91 +183,4 @@ fn warn_dev_mode(address: SocketAddr, summary: &StartupSummary) {
         "DEVELOPMENT MODE: signing with a throw-away key generated in memory unless SERVICE_ACCOUNT_KEY_PATH is set; its URLs are not accepted by Google. Never run --dev in production."
     );
     tracing::warn!(try_it, "ask for a signed upload URL");
-}
-
-#[cfg(unix)]
-async fn reload_on_sighup(state: Arc<AppState>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: the clients file will not be reloaded");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the clients file and the key file");
-        let state = Arc::clone(&state);
-        let _ = tokio::task::spawn_blocking(move || {
-            state.reload_access();
-            state.reload_key();
-        })
-        .await;
-    }
-}
-
-#[cfg(not(unix))]
-async fn reload_on_sighup(_state: Arc<AppState>) {}
-
-/// Checks the key file every `interval` for a rotated key.
-async fn watch_key_file(state: Arc<AppState>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let state = Arc::clone(&state);
-        let _ = tokio::task::spawn_blocking(move || state.reload_key()).await;
-    }
-}
-
-/// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
-/// readiness follows the metadata server and IAM without traffic.
-async fn check_iam(state: Arc<AppState>) {
-    let mut ticks = tokio::time::interval(IAM_CHECK_INTERVAL);
-    loop {
-        ticks.tick().await;
-        let issuer = state.issuer();
-        let RsaSigner::Iam(iam) = &issuer.signer else {
-            return;
-        };
-        if !iam.is_healthy()
-            && let Err(error) = iam.check().await
-        {
-            tracing::warn!(%error, "IAM signing is not available yet");
-        }
-    }
-}
-
-/// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
-async fn retry_audit_sink(state: Arc<AppState>) {
-    let mut interval = tokio::time::interval(AUDIT_RETRY_INTERVAL);
-    loop {
-        interval.tick().await;
-        if !state.audit.is_healthy() {
-            let state = Arc::clone(&state);
-            let _ = tokio::task::spawn_blocking(move || state.audit.resume()).await;
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: /readyz now answers 503");
 }

@@ -1,4 +1,5 @@
-//! Who may get which URL. Pure: the clients come from `clients_file`, the caller from `auth`.
+//! The access rules: who may get which URL. Pure: the clients come from `clients_file`, the
+//! caller from `auth`.
 //!
 //! Deny by default: a request is allowed only when one `allow` rule of the caller matches its
 //! method, its object path and, where the rule lists content types, its content type.

@@ -1,22 +1,20 @@
 //! A secret: the request for one signed URL (`{"secret": {...}}`, or one item of a batch),
 //! validated field by field.
 
-#[cfg(test)]
 use serde_json::Value;
 
 use super::fields::{Fields, Rejected, size_limit};
+use crate::domain::InvalidEntry;
 use crate::domain::{
-    Action, BucketName, ContentLengthRange, ContentMd5, ContentType, ObjectName, SigningVersion,
-    Violation,
+    Action, BucketName, ContentLengthRange, ContentMd5, ContentType, MAX_URL_LIFETIME_SECS,
+    ObjectName, SigningVersion, Violation, limits::MAX_BATCH,
 };
-use crate::error::InvalidEntry;
-
-/// The longest lifetime anyone may ask for (Google's limit for V4 URLs).
-const MAX_EXPIRES_IN: u64 = 604_800;
 
 /// A request for a signed URL that passed validation.
 #[derive(Debug, Clone)]
 pub struct SecretRequest {
+    /// Where the secret is in the body (`$.secret`, `$.secrets[3]`), for errors found later.
+    pub path: String,
     pub action: Action,
     pub bucket: BucketName,
     pub resource_id: String,
@@ -38,13 +36,29 @@ pub struct SecretRequest {
 
 impl SecretRequest {
     /// Reads `{"secret": {...}}`.
-    #[cfg(test)]
     pub fn from_json(
         body: &Value,
         known_buckets: &[BucketName],
     ) -> Result<Self, Vec<InvalidEntry>> {
         let fields = Fields::member(body, "secret").map_err(|entry| vec![entry])?;
         Self::from_fields(fields, known_buckets)
+    }
+
+    /// Reads `{"secrets": [...]}`, 1 to [`MAX_BATCH`] secrets, each on its own: one invalid
+    /// secret does not make the others invalid.
+    pub fn batch_from_json(
+        body: &Value,
+        known_buckets: &[BucketName],
+    ) -> Result<Vec<Result<Self, Vec<InvalidEntry>>>, InvalidEntry> {
+        Ok(batch_items(body)?
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                let fields = Fields::at(Some(value), format!("$.secrets[{index}]"))
+                    .map_err(|entry| vec![entry])?;
+                Self::from_fields(fields, known_buckets)
+            })
+            .collect())
     }
 
     /// Reads one secret object found at `fields`' path.
@@ -57,18 +71,7 @@ impl SecretRequest {
             fields.required_str("action").and_then(Action::parse),
         );
         let bucket = fields.check("bucket", fields.known_bucket(known_buckets));
-        let resource_id = fields.check(
-            "resource_id",
-            fields
-                .required_str("resource_id")
-                .and_then(|id| ObjectName::parse(id).map(|_| id)),
-        );
-        let resource_name = fields.check(
-            "resource_name",
-            fields
-                .optional_str("resource_name")
-                .and_then(|name| name.map(|n| ObjectName::parse(n).map(|_| n)).transpose()),
-        );
+        let name_parts = name_parts(&mut fields);
         let content_type = fields.check(
             "content_type",
             fields
@@ -84,7 +87,7 @@ impl SecretRequest {
         let expires_in = fields.check(
             "expires_in",
             fields
-                .optional_u64("expires_in", 1, MAX_EXPIRES_IN)
+                .optional_u64("expires_in", 1, MAX_URL_LIFETIME_SECS.into())
                 .map(|seconds| seconds.map(|s| u32::try_from(s).expect("at most 7 days"))),
         );
         let version = fields.check(
@@ -98,28 +101,16 @@ impl SecretRequest {
             fields.optional_u64("if_generation_match", 0, i64::MAX.unsigned_abs()),
         );
         let content_length_range = content_length_range(&mut fields, action);
-
-        // Each part is a valid name on its own; joined, they may still be too long.
-        let object = match (resource_id, &resource_name) {
-            (Some(id), Some(name)) => {
-                let joined = name.map_or_else(|| id.to_owned(), |name| format!("{id}/{name}"));
-                let entry = if name.is_some() {
-                    "resource_name"
-                } else {
-                    "resource_id"
-                };
-                fields.check(entry, ObjectName::parse(&joined))
-            }
-            _ => None,
-        };
-
+        let name = name_parts.and_then(|parts| joined_name(&mut fields, parts));
         let request = (|| {
+            let (resource_id, resource_name, object) = name?;
             Some(Self {
+                path: fields.path().to_owned(),
                 action: action?,
                 bucket: bucket?,
-                resource_id: resource_id?.to_owned(),
-                resource_name: resource_name?.map(str::to_owned),
-                object: object?,
+                resource_id,
+                resource_name,
+                object,
                 content_type: content_type?,
                 content_md5: content_md5?,
                 expires_in: expires_in?,
@@ -130,6 +121,60 @@ impl SecretRequest {
         })();
         fields.finish(request)
     }
+}
+
+/// The items of `{"secrets": [...]}`.
+fn batch_items(body: &Value) -> Result<&[Value], InvalidEntry> {
+    let Some(body) = body.as_object() else {
+        return Err(InvalidEntry::json_property("$", Violation::cast("object")));
+    };
+    match body.get("secrets") {
+        None | Some(Value::Null) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::required(),
+        )),
+        Some(Value::Array(items)) if (1..=MAX_BATCH).contains(&items.len()) => Ok(items),
+        Some(Value::Array(_)) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::new("length", format!("must hold 1 to {MAX_BATCH} secrets"))
+                .with_params(serde_json::json!({"min": 1, "max": MAX_BATCH})),
+        )),
+        Some(_) => Err(InvalidEntry::json_property(
+            "$.secrets",
+            Violation::cast("array"),
+        )),
+    }
+}
+
+/// `resource_id` and the optional `resource_name`, each a valid name on its own.
+fn name_parts<'a>(fields: &mut Fields<'a>) -> Option<(&'a str, Option<&'a str>)> {
+    let resource_id = fields.check(
+        "resource_id",
+        fields
+            .required_str("resource_id")
+            .and_then(|id| ObjectName::parse(id).map(|_| id)),
+    );
+    let resource_name = fields.check(
+        "resource_name",
+        fields
+            .optional_str("resource_name")
+            .and_then(|name| name.map(|n| ObjectName::parse(n).map(|_| n)).transpose()),
+    );
+    Some((resource_id?, resource_name?))
+}
+
+/// The object name: `resource_id`, plus `/` and `resource_name` when there is one. Each part is
+/// a valid name on its own; joined, they may still be too long.
+fn joined_name(
+    fields: &mut Fields<'_>,
+    (id, name): (&str, Option<&str>),
+) -> Option<(String, Option<String>, ObjectName)> {
+    let (joined, entry) = match name {
+        Some(name) => (format!("{id}/{name}"), "resource_name"),
+        None => (id.to_owned(), "resource_id"),
+    };
+    let object = fields.check(entry, ObjectName::parse(&joined))?;
+    Some((id.to_owned(), name.map(str::to_owned), object))
 }
 
 /// `content_length_range: [min, max]`, or `max_size` for `[0, max_size]`; uploads only.

@@ -1,5 +1,5 @@
-//! Turning an authorised request into a signed URL or form: which signing process, key, URL
-//! style and signed headers. Pure apart from the signing keys; the time is passed in.
+//! Signing an authorised grant: which signing process, key, URL style and signed headers.
+//! Pure apart from the signing keys (IAM signs over the network); the time is passed in.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

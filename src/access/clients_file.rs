@@ -20,8 +20,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::{ANONYMOUS, Client, ResourcePattern, Rule, media_type};
-use crate::config::MAX_SECRETS_TTL;
-use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE};
+use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,8 +110,10 @@ fn client(entry: ClientEntry, default_ttl: u32) -> Result<Client, String> {
         return Err("needs api_key_sha256 or jwt_subject (or the id \"anonymous\")".into());
     }
     let max_ttl = entry.max_ttl.unwrap_or(default_ttl);
-    if !(1..=MAX_SECRETS_TTL).contains(&max_ttl) {
-        return Err(format!("max_ttl must be 1 to {MAX_SECRETS_TTL} seconds"));
+    if !(1..=MAX_URL_LIFETIME_SECS).contains(&max_ttl) {
+        return Err(format!(
+            "max_ttl must be 1 to {MAX_URL_LIFETIME_SECS} seconds"
+        ));
     }
     let allow = entry
         .allow

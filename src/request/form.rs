@@ -1,19 +1,21 @@
-//! The body of `POST /upload_policies`: a browser form upload, validated field by field.
+//! The body of `POST /upload_policies`: a browser form upload (a POST policy), validated field
+//! by field.
 
 use serde_json::Value;
 
 use super::fields::{Fields, size_limit};
+use crate::domain::InvalidEntry;
 use crate::domain::{
-    BucketName, ContentLengthRange, ContentType, ObjectName, Violation, find_control_character,
+    BucketName, ContentLengthRange, ContentType, MAX_URL_LIFETIME_SECS, ObjectName, Violation,
+    find_control_character,
 };
-use crate::error::InvalidEntry;
 
 const MAX_METADATA_BYTES: usize = 8 * 1024;
 const MAX_REDIRECT_BYTES: usize = 2048;
 
 /// Which names the form may upload to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyRequest {
+pub enum FormKey {
     Exact(ObjectName),
     /// Any name starting with this.
     Prefix(String),
@@ -21,9 +23,9 @@ pub enum KeyRequest {
 
 /// A validated request for a POST policy.
 #[derive(Debug, Clone)]
-pub struct PolicyRequest {
+pub struct FormRequest {
     pub bucket: BucketName,
-    pub key: KeyRequest,
+    pub key: FormKey,
     pub content_type: Option<ContentType>,
     pub content_type_prefix: Option<ContentType>,
     pub content_length_range: Option<ContentLengthRange>,
@@ -34,7 +36,7 @@ pub struct PolicyRequest {
     pub expires_in: Option<u32>,
 }
 
-impl PolicyRequest {
+impl FormRequest {
     /// Reads `{"policy": {...}}`.
     pub fn from_json(
         body: &Value,
@@ -82,7 +84,7 @@ impl PolicyRequest {
         let expires_in = fields.check(
             "expires_in",
             fields
-                .optional_u64("expires_in", 1, 604_800)
+                .optional_u64("expires_in", 1, MAX_URL_LIFETIME_SECS.into())
                 .map(|s| s.map(|s| u32::try_from(s).expect("at most 7 days"))),
         );
         let request = (|| {
@@ -102,20 +104,30 @@ impl PolicyRequest {
     }
 }
 
+impl FormRequest {
+    /// The exact object name, or the key prefix (`true`).
+    pub fn key_path(&self) -> (&str, bool) {
+        match &self.key {
+            FormKey::Exact(name) => (name.as_str(), false),
+            FormKey::Prefix(prefix) => (prefix.as_str(), true),
+        }
+    }
+}
+
 /// Exactly one of `key` and `key_prefix`.
-fn key(fields: &mut Fields<'_>) -> Option<KeyRequest> {
+fn key(fields: &mut Fields<'_>) -> Option<FormKey> {
     let exact = fields.check("key", fields.optional_str("key"))?;
     let prefix = fields.check("key_prefix", fields.optional_str("key_prefix"))?;
     match (exact, prefix) {
         (Some(key), None) => fields
             .check("key", ObjectName::parse(key))
-            .map(KeyRequest::Exact),
+            .map(FormKey::Exact),
         (None, Some(prefix)) => {
             // A prefix is a name, possibly ending with the `/` of a folder.
             let name = prefix.strip_suffix('/').unwrap_or(prefix);
             fields
                 .check("key_prefix", ObjectName::parse(name))
-                .map(|_| KeyRequest::Prefix(prefix.to_owned()))
+                .map(|_| FormKey::Prefix(prefix.to_owned()))
         }
         (None, None) => {
             fields.reject("key", Violation::new("required", "give key or key_prefix"));
@@ -177,7 +189,7 @@ fn metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, Violation> {
 fn redirect(url: &str) -> Result<String, Violation> {
     let valid = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= MAX_REDIRECT_BYTES
-        && url.parse::<axum::http::Uri>().is_ok();
+        && url.parse::<http::Uri>().is_ok();
     if valid {
         Ok(url.to_owned())
     } else {
@@ -217,7 +229,7 @@ mod tests {
     }
 
     fn entries(policy: &Value) -> Vec<String> {
-        PolicyRequest::from_json(&json!({ "policy": policy }), &buckets())
+        FormRequest::from_json(&json!({ "policy": policy }), &buckets())
             .unwrap_err()
             .into_iter()
             .map(|e| e.entry)
@@ -228,8 +240,8 @@ mod tests {
     fn reads_a_full_policy() {
         let body = json!({"policy": {"bucket": "media", "key_prefix": "uploads/42/", "content_type_prefix": "image/",
             "max_size": 1000, "metadata": {"owner": "user-42"}, "success_action_status": 201, "expires_in": 300}});
-        let policy = PolicyRequest::from_json(&body, &buckets()).unwrap();
-        assert_eq!(policy.key, KeyRequest::Prefix("uploads/42/".into()));
+        let policy = FormRequest::from_json(&body, &buckets()).unwrap();
+        assert_eq!(policy.key, FormKey::Prefix("uploads/42/".into()));
         assert_eq!(
             policy.content_length_range,
             Some(ContentLengthRange { min: 0, max: 1000 })

@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{BucketName, ContentLengthRange, MAX_OBJECT_SIZE, Violation};
-use crate::error::InvalidEntry;
+use crate::domain::{BucketName, ContentLengthRange, InvalidEntry, MAX_OBJECT_SIZE, Violation};
 
 /// A field was invalid; the reason is among the collected entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

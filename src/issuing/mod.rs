@@ -1,0 +1,124 @@
+//! Deciding what a caller gets. The result of authentication and the parsed request come in;
+//! an [`Outcome`] goes out that says what to sign and what the audit record says. Pure: the
+//! time is passed in, and nothing is read or written here. Signing the grant is the next step
+//! ([`Issuer`]), then the record is written, then the answer goes out.
+
+mod form;
+mod issuer;
+mod secret;
+
+use std::sync::Arc;
+
+pub use form::{FormGrant, IssuedForm, decide_form};
+pub use issuer::{BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlGrant};
+pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
+
+use crate::access::Client;
+use crate::audit::{AuditEvent, Decision};
+use crate::auth::AuthError;
+use crate::domain::{BucketName, InvalidEntry, Violation};
+use crate::error::ApiError;
+
+/// The service's own limits that every decision applies.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Buckets URLs may be issued for (`KNOWN_BUCKETS`).
+    pub known_buckets: Vec<BucketName>,
+    /// Lifetime of a URL whose request names none (`SECRETS_TTL`), capped by the caller's
+    /// `max_ttl`.
+    pub default_ttl: u32,
+}
+
+/// Where a request came from, for its audit record.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub request_id: String,
+    pub remote_addr: Option<String>,
+}
+
+impl Origin {
+    fn record(&self) -> AuditEvent {
+        AuditEvent::new(self.request_id.clone(), self.remote_addr.clone())
+    }
+}
+
+/// Who sent a request: a client of the clients file, or why none is known.
+pub type Caller = Result<Arc<Client>, AuthError>;
+
+/// What deciding (and then signing) one request came to, and the audit record it leaves
+/// whatever the result.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    pub record: AuditEvent,
+    pub result: Result<T, ApiError>,
+}
+
+impl<T> Outcome<T> {
+    fn refused(mut record: AuditEvent, decision: Decision, error: ApiError) -> Self {
+        record.decide(decision, error.audit_reason());
+        Self {
+            record,
+            result: Err(error),
+        }
+    }
+
+    fn granted(mut record: AuditEvent, reason: String, grant: T) -> Self {
+        record.decide(Decision::Issued, reason);
+        Self {
+            record,
+            result: Ok(grant),
+        }
+    }
+
+    /// Signs a granted request with `sign`; a signing failure is audited as `failed`.
+    pub fn sign<U>(
+        self,
+        sign: impl FnOnce(T, &mut AuditEvent) -> Result<U, ApiError>,
+    ) -> Outcome<U> {
+        let Outcome { mut record, result } = self;
+        match result.and_then(|grant| sign(grant, &mut record)) {
+            Ok(signed) => Outcome {
+                record,
+                result: Ok(signed),
+            },
+            Err(error) if record.decision == Decision::Issued => {
+                Outcome::refused(record, Decision::Failed, error)
+            }
+            Err(error) => Outcome {
+                record,
+                result: Err(error),
+            },
+        }
+    }
+}
+
+/// The client that sent the request, with the record naming it; or the refusal.
+fn identify<T>(
+    caller: Caller,
+    mut record: AuditEvent,
+) -> Result<(Arc<Client>, AuditEvent), Box<Outcome<T>>> {
+    match caller {
+        Ok(client) => {
+            record.client_id = Some(client.id.clone());
+            Ok((client, record))
+        }
+        Err(error) => Err(Box::new(Outcome::refused(
+            record,
+            Decision::Unauthenticated,
+            ApiError::Unauthenticated(error),
+        ))),
+    }
+}
+
+/// The 422 for an `expires_in` (of the request at `path`) above the client's `max_ttl`.
+fn lifetime_error(path: &str, max_ttl: u32) -> ApiError {
+    let violation = Violation::new(
+        "number",
+        format!("must be at most {max_ttl} seconds for this client"),
+    )
+    .with_params(serde_json::json!({"less_than_or_equal_to": max_ttl}));
+    ApiError::Validation(vec![InvalidEntry::json_property(
+        format!("{path}.expires_in"),
+        violation,
+    )])
+}
