@@ -310,7 +310,7 @@ impl Signer for IamSigner {
         // Logged by the request log, under the request's id.
         let unavailable = |error: IamError| {
             SignError::Unavailable(format!(
-                "IAM signing as {} failed: {error}",
+                "IAM signing failed for {}: {error}",
                 self.service_account
             ))
         };

@@ -8,7 +8,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::dev_key::dev_key_path;
-use crate::domain::{Action, BucketName, ContentType, ObjectName, SigningVersion};
+use crate::domain::{
+    Action, BucketName, ContentType, MAX_URL_LIFETIME_SECS, ObjectName, SigningVersion,
+};
 use crate::issuing::{Issuer, RsaSigner, UrlGrant};
 use crate::key::ServiceAccountKey;
 use crate::timestamp;
@@ -218,7 +220,7 @@ fn parse_duration(value: &str) -> Result<u32, String> {
         .parse::<u32>()
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
-        .filter(|seconds| (1..=604_800).contains(seconds))
+        .filter(|seconds| (1..=MAX_URL_LIFETIME_SECS).contains(seconds))
         .ok_or_else(|| format!("--duration {value:?} must be 1s to 7d, such as 90s, 10m, 2h or 7d"))
 }
 

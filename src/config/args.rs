@@ -70,7 +70,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KNOWN_BUCKETS", value_name = "BUCKETS")]
     pub known_buckets: Option<String>,
 
-    /// Lifetime of an issued URL in seconds (1 to 604800) [default: 600].
+    /// Lifetime of an issued URL in seconds (1 to 604800, 7 days) [default: 600].
     #[arg(long, env = "SECRETS_TTL", value_name = "SECONDS")]
     pub secrets_ttl: Option<String>,
 

@@ -1,14 +1,21 @@
-//! Checking a browser form upload (`POST /bucket/` with a V4 POST policy) as GCS does: the
+//! Browser form uploads (`POST /bucket/` with a V4 POST policy), checked as GCS does: the
 //! signature over the base64 policy, its expiry, and every condition against the form.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::error::StoreError;
+use super::error::{self, StoreError};
+use super::objects::Object;
 use super::verify::{Keys, parse_timestamp, verify_v4_signature};
+use super::{DevStore, new_object, stored_response};
+use crate::signing::encoding::encode_query_component;
 
 /// What a verified form uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +29,113 @@ pub struct FormUpload {
 
 /// Fields that need no condition of their own.
 const UNCONDITIONED: [&str; 3] = ["x-goog-signature", "policy", "file"];
+
+/// `POST /bucket/` with `multipart/form-data`: the policy's fields, then the file.
+pub async fn upload(
+    store: &DevStore,
+    bucket: &str,
+    request: Request,
+) -> Result<Response, StoreError> {
+    let form = read_form(request).await?;
+    let now = OffsetDateTime::now_utc();
+    let upload = verify_form(
+        &store.keys,
+        bucket,
+        &form.fields,
+        &form.file_name,
+        form.data.len() as u64,
+        now,
+    )?;
+    let mut object = new_object(
+        form.data.to_vec(),
+        upload.content_type.clone().or(form.file_type),
+        &HeaderMap::new(),
+        now,
+    );
+    object.metadata.clone_from(&upload.metadata);
+    let stored = store
+        .objects
+        .put(bucket, &upload.key, object, None)
+        .map_err(|_| StoreError::precondition_failed())?;
+    Ok(answer(bucket, &upload, &stored))
+}
+
+/// A form as sent: the fields before the file, and the file.
+struct Form {
+    fields: Vec<(String, String)>,
+    file_name: String,
+    file_type: Option<String>,
+    data: Bytes,
+}
+
+async fn read_form(request: Request) -> Result<Form, StoreError> {
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|_| {
+        StoreError::bad_request(
+            "InvalidArgument",
+            "A form upload must be multipart/form-data.",
+        )
+    })?;
+    let mut fields = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| StoreError::bad_request("InvalidArgument", "The form could not be read."))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or_default().to_owned();
+            let file_type = field.content_type().map(str::to_owned);
+            let data = field.bytes().await.map_err(|_| {
+                StoreError::bad_request("EntityTooLarge", "The file could not be read.")
+            })?;
+            // GCS ignores fields after the file.
+            return Ok(Form {
+                fields,
+                file_name,
+                file_type,
+                data,
+            });
+        }
+        let value = field
+            .text()
+            .await
+            .map_err(|_| StoreError::bad_request("InvalidArgument", "A form field is not text."))?;
+        fields.push((name, value));
+    }
+    Err(StoreError::bad_request(
+        "InvalidArgument",
+        "The form has no file field.",
+    ))
+}
+
+/// What GCS answers a stored form upload with: a redirect, or the status the form asked for.
+fn answer(bucket: &str, upload: &FormUpload, stored: &Object) -> Response {
+    if let Some(redirect) = &upload.success_action_redirect {
+        let separator = if redirect.contains('?') { '&' } else { '?' };
+        let target = format!(
+            "{redirect}{separator}bucket={}&key={}&etag={}",
+            encode_query_component(bucket),
+            encode_query_component(&upload.key),
+            stored.md5
+        );
+        return Redirect::to(&target).into_response();
+    }
+    match upload.success_action_status.as_deref() {
+        Some("200") => stored_response(StatusCode::OK, stored),
+        Some("201") => {
+            let xml = format!(
+                "<?xml version='1.0' encoding='UTF-8'?><PostResponse><Bucket>{}</Bucket><Key>{}</Key><ETag>\"{}\"</ETag></PostResponse>",
+                error::escape(bucket),
+                error::escape(&upload.key),
+                hex::encode(BASE64.decode(&stored.md5).unwrap_or_default())
+            );
+            let mut response = stored_response(StatusCode::CREATED, stored);
+            *response.body_mut() = axum::body::Body::from(xml);
+            response
+        }
+        _ => stored_response(StatusCode::NO_CONTENT, stored),
+    }
+}
 
 /// Checks the form `fields` (names as sent) for an upload of `file_len` bytes named
 /// `file_name` into `bucket`.

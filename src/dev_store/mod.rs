@@ -6,17 +6,18 @@
 mod error;
 mod form;
 mod objects;
+mod resumable;
 mod verify;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use md5::{Digest as _, Md5};
@@ -32,9 +33,6 @@ use verify::{SignedRequest, header_value, percent_decode, query_pairs};
 
 /// Largest object the dev store accepts.
 pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
-/// How long a resumable upload session stays open.
-const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// The store's state: keys to check signatures with, buckets, objects, upload sessions.
 #[derive(Debug)]
 pub struct DevStore {
@@ -43,17 +41,7 @@ pub struct DevStore {
     pub objects: Objects,
     /// `http://host:port` of the store, for the `Location` of resumable sessions.
     pub base_url: String,
-    sessions: Mutex<HashMap<String, Session>>,
-}
-
-#[derive(Debug, Clone)]
-struct Session {
-    bucket: String,
-    name: String,
-    content_type: String,
-    if_generation_match: Option<u64>,
-    length_range: Option<(u64, u64)>,
-    expires: OffsetDateTime,
+    sessions: Mutex<HashMap<String, resumable::Session>>,
 }
 
 impl DevStore {
@@ -116,14 +104,14 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
         return Err(StoreError::no_such_bucket());
     }
     if request.method() == Method::POST && object.is_empty() {
-        return form_upload(store, &bucket, request).await;
+        return form::upload(store, &bucket, request).await;
     }
     if let Some(upload_id) = query_pairs(raw_query.as_deref())
         .into_iter()
         .find(|(name, _)| name == "upload_id")
         .map(|(_, value)| value)
     {
-        return finish_resumable(store, &upload_id, request).await;
+        return resumable::finish(store, &upload_id, request).await;
     }
     let name = object_name(&object)?;
     let now = OffsetDateTime::now_utc();
@@ -164,7 +152,7 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
             Err(_) => Err(StoreError::precondition_failed()),
         },
         Method::POST if header_value(&headers, "x-goog-resumable").as_deref() == Some("start") => {
-            start_resumable(store, &raw_path, bucket, name, &headers, generation, now)
+            resumable::start(store, &raw_path, bucket, name, &headers, generation, now)
         }
         _ => Err(StoreError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -391,168 +379,6 @@ fn byte_range(spec: &str, total: usize) -> Result<std::ops::Range<usize>, StoreE
         return Err(unsatisfiable());
     }
     Ok(range)
-}
-
-fn start_resumable(
-    store: &DevStore,
-    raw_path: &str,
-    bucket: String,
-    name: String,
-    headers: &HeaderMap,
-    if_generation_match: Option<u64>,
-    now: OffsetDateTime,
-) -> Result<Response, StoreError> {
-    let length_range = header_value(headers, "x-goog-content-length-range")
-        .map(|range| parse_range(&range))
-        .transpose()?;
-    let upload_id = uuid::Uuid::new_v4().simple().to_string();
-    let session = Session {
-        bucket,
-        name,
-        content_type: header_value(headers, "content-type")
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        if_generation_match,
-        length_range,
-        expires: now + SESSION_LIFETIME,
-    };
-    store
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(upload_id.clone(), session);
-    let location = format!("{}{raw_path}?upload_id={upload_id}", store.base_url);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
-}
-
-/// A `PUT` to a session URI: the session id is the capability, as with GCS.
-async fn finish_resumable(
-    store: &DevStore,
-    upload_id: &str,
-    request: Request,
-) -> Result<Response, StoreError> {
-    if request.method() != Method::PUT {
-        return Err(StoreError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "Send the data with PUT.",
-        ));
-    }
-    let session = store
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(upload_id)
-        .filter(|session| session.expires > OffsetDateTime::now_utc())
-        .ok_or_else(|| {
-            StoreError::new(
-                StatusCode::NOT_FOUND,
-                "NoSuchUpload",
-                "The upload session does not exist or has expired.",
-            )
-        })?;
-    let body = read_body(request).await?;
-    if let Some(range) = session.length_range {
-        check_length(range, body.len() as u64)?;
-    }
-    let object = new_object(
-        body.to_vec(),
-        Some(session.content_type),
-        &HeaderMap::new(),
-        OffsetDateTime::now_utc(),
-    );
-    let stored = store
-        .objects
-        .put(
-            &session.bucket,
-            &session.name,
-            object,
-            session.if_generation_match,
-        )
-        .map_err(|_| StoreError::precondition_failed())?;
-    Ok(stored_response(StatusCode::OK, &stored))
-}
-
-async fn form_upload(
-    store: &DevStore,
-    bucket: &str,
-    request: Request,
-) -> Result<Response, StoreError> {
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|_| {
-        StoreError::bad_request(
-            "InvalidArgument",
-            "A form upload must be multipart/form-data.",
-        )
-    })?;
-    let mut fields = Vec::new();
-    let mut file: Option<(String, Option<String>, Bytes)> = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|_| StoreError::bad_request("InvalidArgument", "The form could not be read."))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let file_name = field.file_name().unwrap_or_default().to_owned();
-            let content_type = field.content_type().map(str::to_owned);
-            let data = field.bytes().await.map_err(|_| {
-                StoreError::bad_request("EntityTooLarge", "The file could not be read.")
-            })?;
-            file = Some((file_name, content_type, data));
-            break; // GCS ignores fields after the file
-        }
-        let value = field
-            .text()
-            .await
-            .map_err(|_| StoreError::bad_request("InvalidArgument", "A form field is not text."))?;
-        fields.push((name, value));
-    }
-    let (file_name, file_type, data) = file
-        .ok_or_else(|| StoreError::bad_request("InvalidArgument", "The form has no file field."))?;
-    let now = OffsetDateTime::now_utc();
-    let upload = form::verify_form(
-        &store.keys,
-        bucket,
-        &fields,
-        &file_name,
-        data.len() as u64,
-        now,
-    )?;
-    let mut object = new_object(
-        data.to_vec(),
-        upload.content_type.or(file_type),
-        &HeaderMap::new(),
-        now,
-    );
-    object.metadata = upload.metadata;
-    let stored = store
-        .objects
-        .put(bucket, &upload.key, object, None)
-        .map_err(|_| StoreError::precondition_failed())?;
-    if let Some(redirect) = upload.success_action_redirect {
-        let separator = if redirect.contains('?') { '&' } else { '?' };
-        let target = format!(
-            "{redirect}{separator}bucket={}&key={}&etag={}",
-            crate::signing::encoding::encode_query_component(bucket),
-            crate::signing::encoding::encode_query_component(&upload.key),
-            stored.md5
-        );
-        return Ok(Redirect::to(&target).into_response());
-    }
-    match upload.success_action_status.as_deref() {
-        Some("200") => Ok(stored_response(StatusCode::OK, &stored)),
-        Some("201") => {
-            let xml = format!(
-                "<?xml version='1.0' encoding='UTF-8'?><PostResponse><Bucket>{}</Bucket><Key>{}</Key><ETag>\"{}\"</ETag></PostResponse>",
-                error::escape(bucket),
-                error::escape(&upload.key),
-                hex::encode(BASE64.decode(&stored.md5).unwrap_or_default())
-            );
-            let mut response = stored_response(StatusCode::CREATED, &stored);
-            *response.body_mut() = axum::body::Body::from(xml);
-            Ok(response)
-        }
-        _ => Ok(stored_response(StatusCode::NO_CONTENT, &stored)),
-    }
 }
 
 #[cfg(test)]

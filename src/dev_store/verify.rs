@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq as _;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::error::StoreError;
+use crate::domain::MAX_URL_LIFETIME_SECS;
 use crate::signing::encoding::encode_query_component;
 use crate::signing::hmac::HmacKey;
 
@@ -120,65 +121,9 @@ fn verify_v4(
     request: &SignedRequest<'_>,
     query: &[(String, String)],
 ) -> Result<(), StoreError> {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| percent_decode(v))
-            .ok_or_else(|| {
-                StoreError::bad_request(
-                    "AuthorizationQueryParametersError",
-                    format!("{name} is missing"),
-                )
-            })
-    };
-    let algorithm = param("X-Goog-Algorithm")?;
-    let credential = param("X-Goog-Credential")?;
-    let timestamp = param("X-Goog-Date")?;
-    let expires = param("X-Goog-Expires")?;
-    let signed_headers = param("X-Goog-SignedHeaders")?;
-    let signature = param("X-Goog-Signature")?;
-
-    let (access_id, scope) = credential.split_once('/').ok_or_else(|| {
-        StoreError::bad_request(
-            "AuthorizationQueryParametersError",
-            "malformed X-Goog-Credential",
-        )
-    })?;
-    let signed_at = parse_timestamp(&timestamp)?;
-    if scope != format!("{}/auto/storage/goog4_request", &timestamp[..8]) {
-        return Err(StoreError::bad_request(
-            "AuthorizationQueryParametersError",
-            "the credential scope does not match X-Goog-Date",
-        ));
-    }
-    let expires: i64 = expires
-        .parse()
-        .ok()
-        .filter(|e| (1..=604_800).contains(e))
-        .ok_or_else(|| {
-            StoreError::bad_request(
-                "AuthorizationQueryParametersError",
-                "X-Goog-Expires must be 1 to 604800",
-            )
-        })?;
-    if request.now.unix_timestamp() > signed_at.unix_timestamp() + expires {
-        return Err(StoreError::expired());
-    }
-
-    // CANONICAL_QUERY_STRING: everything but the signature, decoded and encoded again, sorted.
-    let mut pairs: Vec<String> = query
-        .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("X-Goog-Signature"))
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                encode_query_component(&percent_decode(name)),
-                encode_query_component(&percent_decode(value))
-            )
-        })
-        .collect();
-    pairs.sort();
+    let params = V4Params::from_query(query)?;
+    let (access_id, scope) = params.check_credential(request.now)?;
+    let canonical_query = canonical_query(query);
     // The signed `host` may or may not carry the port: Google's conformance cases drop it,
     // Google's Python client keeps it. Both are the same request, so either form is accepted.
     let host = header_value(request.headers, "host")
@@ -191,20 +136,105 @@ fn verify_v4(
     let mut last_mismatch = None;
     for host in &hosts {
         let signed = SignedParts {
-            algorithm: &algorithm,
-            timestamp: &timestamp,
+            algorithm: &params.algorithm,
+            timestamp: &params.timestamp,
             scope,
-            signed_headers: &signed_headers,
-            canonical_query: &pairs.join("&"),
+            signed_headers: &params.signed_headers,
+            canonical_query: &canonical_query,
             host,
         };
-        match check_v4_signature(keys, request, &signed, access_id, &signature) {
+        match check_v4_signature(keys, request, &signed, access_id, &params.signature) {
             Ok(()) => return Ok(()),
             Err(error) if error.code == "SignatureDoesNotMatch" => last_mismatch = Some(error),
             Err(error) => return Err(error),
         }
     }
     Err(last_mismatch.unwrap_or_else(StoreError::signature_mismatch))
+}
+
+/// The `X-Goog-*` query parameters of a V4 request, decoded.
+struct V4Params {
+    algorithm: String,
+    credential: String,
+    timestamp: String,
+    expires: String,
+    signed_headers: String,
+    signature: String,
+}
+
+impl V4Params {
+    fn from_query(query: &[(String, String)]) -> Result<Self, StoreError> {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| percent_decode(v))
+                .ok_or_else(|| {
+                    StoreError::bad_request(
+                        "AuthorizationQueryParametersError",
+                        format!("{name} is missing"),
+                    )
+                })
+        };
+        Ok(Self {
+            algorithm: param("X-Goog-Algorithm")?,
+            credential: param("X-Goog-Credential")?,
+            timestamp: param("X-Goog-Date")?,
+            expires: param("X-Goog-Expires")?,
+            signed_headers: param("X-Goog-SignedHeaders")?,
+            signature: param("X-Goog-Signature")?,
+        })
+    }
+
+    /// The access id and the credential scope, once the scope matches the date and the URL
+    /// has not expired at `now`.
+    fn check_credential(&self, now: OffsetDateTime) -> Result<(&str, &str), StoreError> {
+        let (access_id, scope) = self.credential.split_once('/').ok_or_else(|| {
+            StoreError::bad_request(
+                "AuthorizationQueryParametersError",
+                "malformed X-Goog-Credential",
+            )
+        })?;
+        let signed_at = parse_timestamp(&self.timestamp)?;
+        if scope != format!("{}/auto/storage/goog4_request", &self.timestamp[..8]) {
+            return Err(StoreError::bad_request(
+                "AuthorizationQueryParametersError",
+                "the credential scope does not match X-Goog-Date",
+            ));
+        }
+        let expires: i64 = self
+            .expires
+            .parse()
+            .ok()
+            .filter(|e| (1..=i64::from(MAX_URL_LIFETIME_SECS)).contains(e))
+            .ok_or_else(|| {
+                StoreError::bad_request(
+                    "AuthorizationQueryParametersError",
+                    format!("X-Goog-Expires must be 1 to {MAX_URL_LIFETIME_SECS}"),
+                )
+            })?;
+        if now.unix_timestamp() > signed_at.unix_timestamp() + expires {
+            return Err(StoreError::expired());
+        }
+        Ok((access_id, scope))
+    }
+}
+
+/// `CANONICAL_QUERY_STRING`: everything but the signature, decoded and encoded again, sorted.
+fn canonical_query(query: &[(String, String)]) -> String {
+    let mut pairs: Vec<String> = query
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("X-Goog-Signature"))
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                encode_query_component(&percent_decode(name)),
+                encode_query_component(&percent_decode(value))
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs.join("&")
 }
 
 /// The parts of a V4 request that its signature covers, besides method, path and headers.

@@ -53,6 +53,8 @@ pub struct Secret {
     )]
     pub content_md5: Option<String>,
     /// Lifetime in seconds; default `SECRETS_TTL`; above the caller's `max_ttl` a 422.
+    // utoipa takes only a literal here: `expires_in_maximum_is_the_lifetime_limit` ties it to
+    // `MAX_URL_LIFETIME_SECS`.
     #[schema(minimum = 1, maximum = 604_800)]
     pub expires_in: Option<u32>,
     pub version: Option<VersionName>,
@@ -130,6 +132,8 @@ pub struct Policy {
     pub success_action_redirect: Option<String>,
     /// The status GCS answers the upload with: 200, 201 or 204 (string or number).
     pub success_action_status: Option<SuccessStatus>,
+    // utoipa takes only a literal here: `expires_in_maximum_is_the_lifetime_limit` ties it to
+    // `MAX_URL_LIFETIME_SECS`.
     #[schema(minimum = 1, maximum = 604_800)]
     pub expires_in: Option<u32>,
 }
@@ -266,5 +270,23 @@ pub mod examples {
     pub fn unauthenticated() -> Value {
         json!({"meta": {"code": 401, "request_id": "0b4a3c9e-6f0e-4a55-9d1c-2f5c0c7f1e21"},
                "error": {"type": "access_denied", "message": "Authentication failed: the API key is not valid."}})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MAX_URL_LIFETIME_SECS;
+
+    #[test]
+    fn expires_in_maximum_is_the_lifetime_limit() {
+        let document = serde_json::to_value(document()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for schema in ["Secret", "Policy"] {
+            assert_eq!(
+                schemas[schema]["properties"]["expires_in"]["maximum"], MAX_URL_LIFETIME_SECS,
+                "{schema}"
+            );
+        }
     }
 }

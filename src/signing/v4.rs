@@ -20,8 +20,6 @@ use super::{SignError, SignedUrl, Signer};
 
 pub const RSA_ALGORITHM: &str = "GOOG4-RSA-SHA256";
 pub const HMAC_ALGORITHM: &str = "GOOG4-HMAC-SHA256";
-/// Google refuses V4 URLs that live longer than seven days.
-pub const MAX_EXPIRES_IN: u32 = 604_800;
 
 /// Where the URL points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +46,7 @@ pub struct V4Request<'a> {
     pub query: &'a [(&'a str, &'a str)],
     /// The request time (`X-Goog-Date`).
     pub timestamp: OffsetDateTime,
-    /// Lifetime in seconds (`X-Goog-Expires`), at most [`MAX_EXPIRES_IN`].
+    /// Lifetime in seconds (`X-Goog-Expires`); Google accepts at most seven days.
     pub expires_in: u32,
 }
 

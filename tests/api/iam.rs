@@ -315,6 +315,45 @@ async fn a_refusal_is_not_retried_and_no_url_is_issued() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_of_batch_items_are_logged_under_the_batch_request_id() {
+    // Regression: batch items were decided on a blocking thread, where the request id was
+    // not known, so their failures were logged without it (or as "unknown").
+    let (state, address) = stand_in(3600).await;
+    let app = spawn_keyless(address, &[]);
+    wait_ready(&app).await;
+    state.lock().unwrap().always = Some(Reply::Status(403));
+    let request_id = "batch-with-iam-down";
+    let response = app
+        .client
+        .post(app.url("/media_content_storage_secrets/batch"))
+        .header("x-request-id", request_id)
+        .json(&json!({"secrets": [
+            {"action": "GET", "bucket": "test-bucket", "resource_id": "a.txt"},
+            {"action": "GET", "bucket": "test-bucket", "resource_id": "b.txt"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    for item in body["data"].as_array().unwrap() {
+        assert_eq!(item["status"], 503, "{item}");
+    }
+    app.wait_for_request_log(request_id).await;
+    let logs = app.logs();
+    let failures: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["level"] == "ERROR" && line.to_string().contains("answered 403"))
+        .collect();
+    assert_eq!(failures.len(), 2, "one error line per item: {logs}");
+    for failure in &failures {
+        assert_eq!(failure["request_id"], request_id, "{failure}");
+    }
+    assert!(!logs.contains("\"unknown\""), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_iam_gets_a_503_within_the_timeout_not_a_hang() {
     let (state, address) = stand_in(3600).await;
     let app = spawn_keyless(address, &[("IAM_TIMEOUT", "2")]);
