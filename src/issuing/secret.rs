@@ -146,3 +146,179 @@ impl SecretGrant {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::access::{ResourcePattern, Rule};
+    use crate::auth::AuthError;
+    use crate::domain::{Action, BucketName};
+
+    fn rules() -> Rules {
+        Rules {
+            known_buckets: vec![BucketName::parse("media").unwrap()],
+            default_ttl: 600,
+        }
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            request_id: "req-1".into(),
+            remote_addr: Some("10.0.0.7:5000".into()),
+        }
+    }
+
+    /// May upload PNGs under `/media/in/**`, at most 100 bytes, never overwriting.
+    fn uploader() -> Caller {
+        Ok(Arc::new(Client {
+            id: "uploader".into(),
+            api_key_sha256: None,
+            jwt_subject: None,
+            max_ttl: 900,
+            allow: vec![Rule {
+                methods: vec![Action::Put],
+                resources: vec![ResourcePattern::parse("/media/in/**").unwrap()],
+                content_types: Some(vec!["image/png".into()]),
+                max_size: Some(100),
+                require_no_overwrite: true,
+            }],
+        }))
+    }
+
+    fn secret(body: serde_json::Value) -> Result<SecretRequest, ApiError> {
+        SecretRequest::from_json(&json!({ "secret": body }), &rules().known_buckets)
+            .map_err(ApiError::Validation)
+    }
+
+    fn put(object: &str) -> Result<SecretRequest, ApiError> {
+        secret(
+            json!({"action": "PUT", "bucket": "media", "resource_id": object, "content_type": "image/png"}),
+        )
+    }
+
+    #[test]
+    fn an_allowed_secret_is_granted_with_the_rules_conditions_and_audited_as_issued() {
+        let outcome = decide_secret(&rules(), &origin(), uploader(), put("in/a.png"));
+        let grant = outcome.result.unwrap();
+        assert_eq!(grant.lifetime, 600);
+        assert_eq!(grant.if_generation_match, Some(0));
+        assert_eq!(
+            grant.content_length_range,
+            Some(ContentLengthRange { min: 0, max: 100 })
+        );
+        let record = outcome.record;
+        assert_eq!(record.decision, Decision::Issued);
+        assert_eq!(record.reason, "allowed by rule 0 of client \"uploader\"");
+        assert_eq!(record.client_id.as_deref(), Some("uploader"));
+        assert_eq!(record.request_id, "req-1");
+        assert_eq!(record.remote_addr.as_deref(), Some("10.0.0.7:5000"));
+        assert_eq!(
+            (
+                record.action,
+                record.bucket.as_deref(),
+                record.object.as_deref()
+            ),
+            (Some("PUT"), Some("media"), Some("in/a.png"))
+        );
+    }
+
+    #[test]
+    fn a_secret_outside_the_rules_is_denied_and_says_which_path() {
+        let outcome = decide_secret(&rules(), &origin(), uploader(), put("out/a.png"));
+        assert!(matches!(outcome.result, Err(ApiError::Forbidden(_))));
+        assert_eq!(outcome.record.decision, Decision::Denied);
+        assert_eq!(
+            outcome.record.reason,
+            "path /media/out/a.png is not allowed for PUT for this client"
+        );
+    }
+
+    #[test]
+    fn an_unknown_caller_is_refused_before_anything_else() {
+        let outcome = decide_secret(
+            &rules(),
+            &origin(),
+            Err(AuthError::InvalidApiKey),
+            secret(json!({"action": "PATCH"})),
+        );
+        assert!(matches!(outcome.result, Err(ApiError::Unauthenticated(_))));
+        assert_eq!(outcome.record.decision, Decision::Unauthenticated);
+        assert_eq!(outcome.record.client_id, None);
+        assert_eq!(outcome.record.action, None);
+    }
+
+    #[test]
+    fn an_invalid_secret_is_audited_for_its_client_without_an_object() {
+        let outcome = decide_secret(
+            &rules(),
+            &origin(),
+            uploader(),
+            secret(json!({"action": "PATCH", "bucket": "media", "resource_id": "a"})),
+        );
+        assert!(matches!(outcome.result, Err(ApiError::Validation(_))));
+        assert_eq!(outcome.record.decision, Decision::Invalid);
+        assert_eq!(outcome.record.client_id.as_deref(), Some("uploader"));
+        assert_eq!(outcome.record.object, None);
+        assert_eq!(
+            outcome.record.reason,
+            "invalid: $.secret.action (inclusion)"
+        );
+    }
+
+    #[test]
+    fn a_lifetime_above_max_ttl_is_refused_not_shortened() {
+        let outcome = decide_secret(
+            &rules(),
+            &origin(),
+            uploader(),
+            secret(
+                json!({"action": "PUT", "bucket": "media", "resource_id": "in/a.png", "content_type": "image/png", "expires_in": 901}),
+            ),
+        );
+        let Err(ApiError::Validation(entries)) = outcome.result else {
+            panic!("{:?}", outcome.result);
+        };
+        assert_eq!(entries[0].entry, "$.secret.expires_in");
+        assert_eq!(outcome.record.decision, Decision::Invalid);
+    }
+
+    #[test]
+    fn batch_items_are_decided_and_audited_one_by_one() {
+        let body = json!({"secrets": [
+            {"action": "PUT", "bucket": "media", "resource_id": "in/a.png", "content_type": "image/png"},
+            {"action": "PUT", "bucket": "media", "resource_id": "out/b.png", "content_type": "image/png"},
+            "not an object",
+        ]});
+        let items = SecretRequest::batch_from_json(&body, &rules().known_buckets)
+            .unwrap()
+            .into_iter()
+            .map(|item| item.map_err(ApiError::Validation))
+            .collect();
+        let outcomes = decide_batch(&rules(), &origin(), uploader(), Ok(items)).unwrap();
+        let decided: Vec<(&str, Decision)> = outcomes
+            .iter()
+            .map(|o| (o.record.request_id.as_str(), o.record.decision))
+            .collect();
+        assert_eq!(
+            decided,
+            [
+                ("req-1#0", Decision::Issued),
+                ("req-1#1", Decision::Denied),
+                ("req-1#2", Decision::Invalid)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signing_failure_turns_the_grant_into_a_failed_record() {
+        let outcome = decide_secret(&rules(), &origin(), uploader(), put("in/a.png"));
+        let signed: Outcome<()> =
+            outcome.sign(|_, _| Err(ApiError::SignerUnavailable("IAM did not answer".into())));
+        assert_eq!(signed.record.decision, Decision::Failed);
+        assert_eq!(signed.record.reason, "service unavailable");
+    }
+}
