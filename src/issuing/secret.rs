@@ -174,7 +174,11 @@ mod tests {
 
     /// May upload PNGs under `/media/in/**`, at most 100 bytes, never overwriting.
     fn uploader() -> Caller {
-        Ok(Arc::new(Client {
+        Ok(uploader_client())
+    }
+
+    fn uploader_client() -> Arc<Client> {
+        Arc::new(Client {
             id: "uploader".into(),
             api_key_sha256: None,
             jwt_subject: None,
@@ -186,17 +190,17 @@ mod tests {
                 max_size: Some(100),
                 require_no_overwrite: true,
             }],
-        }))
+        })
     }
 
-    fn secret(body: serde_json::Value) -> Result<SecretRequest, ApiError> {
+    fn secret(body: &serde_json::Value) -> Result<SecretRequest, ApiError> {
         SecretRequest::from_json(&json!({ "secret": body }), &rules().known_buckets)
             .map_err(ApiError::Validation)
     }
 
     fn put(object: &str) -> Result<SecretRequest, ApiError> {
         secret(
-            json!({"action": "PUT", "bucket": "media", "resource_id": object, "content_type": "image/png"}),
+            &json!({"action": "PUT", "bucket": "media", "resource_id": object, "content_type": "image/png"}),
         )
     }
 
@@ -243,7 +247,7 @@ mod tests {
             &rules(),
             &origin(),
             Err(AuthError::InvalidApiKey),
-            secret(json!({"action": "PATCH"})),
+            secret(&json!({"action": "PATCH"})),
         );
         assert!(matches!(outcome.result, Err(ApiError::Unauthenticated(_))));
         assert_eq!(outcome.record.decision, Decision::Unauthenticated);
@@ -257,7 +261,7 @@ mod tests {
             &rules(),
             &origin(),
             uploader(),
-            secret(json!({"action": "PATCH", "bucket": "media", "resource_id": "a"})),
+            secret(&json!({"action": "PATCH", "bucket": "media", "resource_id": "a"})),
         );
         assert!(matches!(outcome.result, Err(ApiError::Validation(_))));
         assert_eq!(outcome.record.decision, Decision::Invalid);
@@ -276,7 +280,7 @@ mod tests {
             &origin(),
             uploader(),
             secret(
-                json!({"action": "PUT", "bucket": "media", "resource_id": "in/a.png", "content_type": "image/png", "expires_in": 901}),
+                &json!({"action": "PUT", "bucket": "media", "resource_id": "in/a.png", "content_type": "image/png", "expires_in": 901}),
             ),
         );
         let Err(ApiError::Validation(entries)) = outcome.result else {
