@@ -173,10 +173,6 @@ mod tests {
     }
 
     /// May upload PNGs under `/media/in/**`, at most 100 bytes, never overwriting.
-    fn uploader() -> Caller {
-        Ok(uploader_client())
-    }
-
     fn uploader_client() -> Arc<Client> {
         Arc::new(Client {
             id: "uploader".into(),
@@ -206,7 +202,7 @@ mod tests {
 
     #[test]
     fn an_allowed_secret_is_granted_with_the_rules_conditions_and_audited_as_issued() {
-        let outcome = decide_secret(&rules(), &origin(), uploader(), put("in/a.png"));
+        let outcome = decide_secret(&rules(), &origin(), Ok(uploader_client()), put("in/a.png"));
         let grant = outcome.result.unwrap();
         assert_eq!(grant.lifetime, 600);
         assert_eq!(grant.if_generation_match, Some(0));
@@ -232,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_secret_outside_the_rules_is_denied_and_says_which_path() {
-        let outcome = decide_secret(&rules(), &origin(), uploader(), put("out/a.png"));
+        let outcome = decide_secret(&rules(), &origin(), Ok(uploader_client()), put("out/a.png"));
         assert!(matches!(outcome.result, Err(ApiError::Forbidden(_))));
         assert_eq!(outcome.record.decision, Decision::Denied);
         assert_eq!(
@@ -260,7 +256,7 @@ mod tests {
         let outcome = decide_secret(
             &rules(),
             &origin(),
-            uploader(),
+            Ok(uploader_client()),
             secret(&json!({"action": "PATCH", "bucket": "media", "resource_id": "a"})),
         );
         assert!(matches!(outcome.result, Err(ApiError::Validation(_))));
@@ -278,7 +274,7 @@ mod tests {
         let outcome = decide_secret(
             &rules(),
             &origin(),
-            uploader(),
+            Ok(uploader_client()),
             secret(
                 &json!({"action": "PUT", "bucket": "media", "resource_id": "in/a.png", "content_type": "image/png", "expires_in": 901}),
             ),
@@ -302,7 +298,7 @@ mod tests {
             .into_iter()
             .map(|item| item.map_err(ApiError::Validation))
             .collect();
-        let outcomes = decide_batch(&rules(), &origin(), uploader(), Ok(items)).unwrap();
+        let outcomes = decide_batch(&rules(), &origin(), Ok(uploader_client()), Ok(items)).unwrap();
         let decided: Vec<(&str, Decision)> = outcomes
             .iter()
             .map(|o| (o.record.request_id.as_str(), o.record.decision))
@@ -319,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_signing_failure_turns_the_grant_into_a_failed_record() {
-        let outcome = decide_secret(&rules(), &origin(), uploader(), put("in/a.png"));
+        let outcome = decide_secret(&rules(), &origin(), Ok(uploader_client()), put("in/a.png"));
         let signed: Outcome<()> =
             outcome.sign(|_, _| Err(ApiError::SignerUnavailable("IAM did not answer".into())));
         assert_eq!(signed.record.decision, Decision::Failed);
