@@ -148,6 +148,11 @@ fn verify_audit(args: &VerifyArgs) -> ExitCode {
         }
         Err(broken) => {
             eprintln!("{}: chain broken at {broken}", args.file);
+            if !args.mixed && broken.problem.contains("not an audit record") {
+                eprintln!(
+                    "hint: a captured stdout mixes request logs with the audit records; check it with --mixed"
+                );
+            }
             ExitCode::FAILURE
         }
     }
@@ -179,6 +184,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "server stopped with an error");
+            // Also plainly, for a person at a terminal (a busy port, say).
+            eprintln!("storage-signer: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -150,7 +150,9 @@ pub(super) fn parse_bool(
         _ => Err(ConfigError::new(
             variable,
             flag,
-            format!("must be true or false; got {value:?}"),
+            format!(
+                "must be true or false (1/0, yes/no and on/off are read the same); got {value:?}"
+            ),
         )),
     }
 }

@@ -22,7 +22,7 @@ use super::request_log::RequestId;
 use crate::app::AppState;
 use crate::domain::limits::MAX_BATCH_BODY_BYTES;
 use crate::error::ApiError;
-use crate::issuing::{self, IssuedSecret, Origin, Outcome};
+use crate::issuing::{self, IssuedSecret, Origin, Outcome, Unreadable};
 use crate::request::SecretRequest;
 use crate::timestamp;
 
@@ -63,8 +63,8 @@ pub async fn create(
     body: Result<JsonBody, ApiError>,
 ) -> Response {
     let caller = app.authenticate(authorization(&headers));
-    let secret = body.and_then(|JsonBody(body)| {
-        SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
+    let secret = body.map_err(Unreadable::from).and_then(|JsonBody(body)| {
+        SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
     let outcome = issuing::decide_secret(&app.rules, &origin(&request_id, remote), caller, secret);
     let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
@@ -107,7 +107,7 @@ pub async fn batch(
             .map(|items| {
                 items
                     .into_iter()
-                    .map(|item| item.map_err(ApiError::Validation))
+                    .map(|item| item.map_err(Unreadable::from))
                     .collect()
             })
             .map_err(|entry| ApiError::Validation(vec![entry]))

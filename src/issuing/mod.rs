@@ -16,8 +16,9 @@ pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 use crate::access::Client;
 use crate::audit::{AuditEvent, Decision};
 use crate::auth::AuthError;
-use crate::domain::{BucketName, InvalidEntry, Violation};
+use crate::domain::{Action, BucketName, InvalidEntry, Violation};
 use crate::error::ApiError;
+use crate::request::InvalidSecret;
 
 /// The service's own limits that every decision applies.
 #[derive(Debug, Clone)]
@@ -44,6 +45,32 @@ impl Origin {
 
 /// Who sent a request: a client of the clients file, or why none is known.
 pub type Caller = Result<Arc<Client>, AuthError>;
+
+/// A request that could not be read: why, and the action it asks for when that much was valid
+/// (so that refusals are audited and counted by action).
+#[derive(Debug)]
+pub struct Unreadable {
+    pub error: ApiError,
+    pub action: Option<Action>,
+}
+
+impl From<ApiError> for Unreadable {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            action: None,
+        }
+    }
+}
+
+impl From<InvalidSecret> for Unreadable {
+    fn from(invalid: InvalidSecret) -> Self {
+        Self {
+            error: ApiError::Validation(invalid.entries),
+            action: invalid.action,
+        }
+    }
+}
 
 /// What deciding (and then signing) one request came to, and the audit record it leaves
 /// whatever the result.

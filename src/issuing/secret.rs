@@ -5,11 +5,12 @@ use std::convert::Infallible;
 use time::OffsetDateTime;
 
 use super::{
-    Caller, IssuedUrl, Issuer, Origin, Outcome, Rules, UrlGrant, identify, lifetime_error,
+    Caller, IssuedUrl, Issuer, Origin, Outcome, Rules, Unreadable, UrlGrant, identify,
+    lifetime_error,
 };
 use crate::access::{Access, Client, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
-use crate::domain::{ContentLengthRange, ContentMd5, ContentType};
+use crate::domain::{Action, ContentLengthRange, ContentMd5, ContentType};
 use crate::error::ApiError;
 use crate::request::SecretRequest;
 use crate::timestamp;
@@ -36,7 +37,7 @@ pub fn decide_secret(
     rules: &Rules,
     origin: &Origin,
     caller: Caller,
-    secret: Result<SecretRequest, ApiError>,
+    secret: Result<SecretRequest, Unreadable>,
 ) -> Outcome<SecretGrant> {
     match identify(caller, origin.record()) {
         Ok((client, record)) => decide(rules, &client, secret, record),
@@ -50,7 +51,7 @@ pub fn decide_batch(
     rules: &Rules,
     origin: &Origin,
     caller: Caller,
-    secrets: Result<Vec<Result<SecretRequest, ApiError>>, ApiError>,
+    secrets: Result<Vec<Result<SecretRequest, Unreadable>>, ApiError>,
 ) -> Result<Vec<Outcome<SecretGrant>>, Box<Outcome<Infallible>>> {
     let (client, record) = identify(caller, origin.record())?;
     let secrets =
@@ -72,12 +73,15 @@ pub fn decide_batch(
 fn decide(
     rules: &Rules,
     client: &Client,
-    secret: Result<SecretRequest, ApiError>,
+    secret: Result<SecretRequest, Unreadable>,
     mut record: AuditEvent,
 ) -> Outcome<SecretGrant> {
     let secret = match secret {
         Ok(secret) => secret,
-        Err(error) => return Outcome::refused(record, Decision::Invalid, error),
+        Err(Unreadable { error, action }) => {
+            record.action = action.map(Action::as_str);
+            return Outcome::refused(record, Decision::Invalid, error);
+        }
     };
     record.action = Some(secret.action.as_str());
     record.bucket = Some(secret.bucket.to_string());
@@ -156,7 +160,7 @@ mod tests {
     use super::*;
     use crate::access::{ResourcePattern, Rule};
     use crate::auth::AuthError;
-    use crate::domain::{Action, BucketName};
+    use crate::domain::BucketName;
 
     fn rules() -> Rules {
         Rules {
@@ -189,12 +193,12 @@ mod tests {
         })
     }
 
-    fn secret(body: &serde_json::Value) -> Result<SecretRequest, ApiError> {
+    fn secret(body: &serde_json::Value) -> Result<SecretRequest, Unreadable> {
         SecretRequest::from_json(&json!({ "secret": body }), &rules().known_buckets)
-            .map_err(ApiError::Validation)
+            .map_err(Unreadable::from)
     }
 
-    fn put(object: &str) -> Result<SecretRequest, ApiError> {
+    fn put(object: &str) -> Result<SecretRequest, Unreadable> {
         secret(
             &json!({"action": "PUT", "bucket": "media", "resource_id": object, "content_type": "image/png"}),
         )
@@ -263,10 +267,23 @@ mod tests {
         assert_eq!(outcome.record.decision, Decision::Invalid);
         assert_eq!(outcome.record.client_id.as_deref(), Some("uploader"));
         assert_eq!(outcome.record.object, None);
+        assert_eq!(outcome.record.action, None);
         assert_eq!(
             outcome.record.reason,
             "invalid: $.secret.action (inclusion)"
         );
+    }
+
+    #[test]
+    fn an_invalid_secret_with_a_valid_action_is_audited_under_that_action() {
+        let outcome = decide_secret(
+            &rules(),
+            &origin(),
+            Ok(uploader_client()),
+            secret(&json!({"action": "DELETE", "bucket": "media", "resource_id": "a//b"})),
+        );
+        assert_eq!(outcome.record.decision, Decision::Invalid);
+        assert_eq!(outcome.record.action, Some("DELETE"));
     }
 
     #[test]
@@ -296,7 +313,7 @@ mod tests {
         let items = SecretRequest::batch_from_json(&body, &rules().known_buckets)
             .unwrap()
             .into_iter()
-            .map(|item| item.map_err(ApiError::Validation))
+            .map(|item| item.map_err(Unreadable::from))
             .collect();
         let outcomes = decide_batch(&rules(), &origin(), Ok(uploader_client()), Ok(items)).unwrap();
         let decided: Vec<(&str, Decision)> = outcomes

@@ -7,7 +7,7 @@ mod secret;
 
 pub use fields::Fields;
 pub use form::{FormKey, FormRequest};
-pub use secret::SecretRequest;
+pub use secret::{InvalidSecret, SecretRequest};
 
 /// Entry points for the fuzz targets in `fuzz/`: a request body through the same steps as the
 /// handlers take (size limit, bytes to JSON, the member object, field by field validation),
@@ -46,7 +46,8 @@ pub mod fuzzing {
         let body = json(bytes)?;
         let fields =
             Fields::member(&body, "secret").map_err(|entry| Refused::Invalid(vec![entry]))?;
-        SecretRequest::from_fields(fields, known_buckets).map_err(Refused::Invalid)
+        SecretRequest::from_fields(fields, known_buckets)
+            .map_err(|invalid| Refused::Invalid(invalid.entries))
     }
 
     /// The body of `POST /upload_policies`: `{"policy": {...}}`.

@@ -36,11 +36,8 @@ pub struct SecretRequest {
 
 impl SecretRequest {
     /// Reads `{"secret": {...}}`.
-    pub fn from_json(
-        body: &Value,
-        known_buckets: &[BucketName],
-    ) -> Result<Self, Vec<InvalidEntry>> {
-        let fields = Fields::member(body, "secret").map_err(|entry| vec![entry])?;
+    pub fn from_json(body: &Value, known_buckets: &[BucketName]) -> Result<Self, InvalidSecret> {
+        let fields = Fields::member(body, "secret").map_err(InvalidSecret::shape)?;
         Self::from_fields(fields, known_buckets)
     }
 
@@ -49,13 +46,13 @@ impl SecretRequest {
     pub fn batch_from_json(
         body: &Value,
         known_buckets: &[BucketName],
-    ) -> Result<Vec<Result<Self, Vec<InvalidEntry>>>, InvalidEntry> {
+    ) -> Result<Vec<Result<Self, InvalidSecret>>, InvalidEntry> {
         Ok(batch_items(body)?
             .iter()
             .enumerate()
             .map(|(index, value)| {
                 let fields = Fields::at(Some(value), format!("$.secrets[{index}]"))
-                    .map_err(|entry| vec![entry])?;
+                    .map_err(InvalidSecret::shape)?;
                 Self::from_fields(fields, known_buckets)
             })
             .collect())
@@ -65,7 +62,7 @@ impl SecretRequest {
     pub fn from_fields(
         mut fields: Fields<'_>,
         known_buckets: &[BucketName],
-    ) -> Result<Self, Vec<InvalidEntry>> {
+    ) -> Result<Self, InvalidSecret> {
         let action = fields.check(
             "action",
             fields.required_str("action").and_then(Action::parse),
@@ -119,7 +116,27 @@ impl SecretRequest {
                 content_length_range: content_length_range.ok()?,
             })
         })();
-        fields.finish(request)
+        fields
+            .finish(request)
+            .map_err(|entries| InvalidSecret { entries, action })
+    }
+}
+
+/// A secret that failed validation: every invalid field, and the action it asks for when that
+/// field itself is valid (so that refusals are audited and counted by action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSecret {
+    pub entries: Vec<InvalidEntry>,
+    pub action: Option<Action>,
+}
+
+impl InvalidSecret {
+    /// Not an object at all.
+    fn shape(entry: InvalidEntry) -> Self {
+        Self {
+            entries: vec![entry],
+            action: None,
+        }
     }
 }
 
@@ -209,6 +226,7 @@ mod tests {
     fn entries(body: &Value) -> Vec<String> {
         SecretRequest::from_json(body, &buckets())
             .unwrap_err()
+            .entries
             .into_iter()
             .map(|e| e.entry)
             .collect()

@@ -35,9 +35,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, services: Services) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (HOST and PORT, --host and --port; PORT=0 picks a free port)",
+                settings.listen
+            )
+        })?;
         let reload = Reload {
             key_watch: settings.key_file().cloned().map(KeyWatch::new),
             access: settings.access,

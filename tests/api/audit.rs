@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, audit_records, run_to_exit};
+use crate::helpers::{TestApp, audit_records, run_to_exit, temp_file};
 use crate::policy::{BACKEND_KEY, FRONTEND_KEY, spawn_with_clients};
 
 fn read(path: &Path) -> String {
@@ -133,6 +133,27 @@ async fn audit_records_go_to_stdout_by_default_marked_as_audit() {
     assert_eq!(records.len(), 1, "{logs}");
     assert_eq!(records[0]["request_id"], id.as_str());
     assert_eq!(records[0]["client_id"], "anonymous");
+}
+
+#[tokio::test]
+async fn verifying_a_captured_stdout_suggests_mixed() {
+    let app = TestApp::spawn();
+    assert_eq!(app.post_secret(&pdf_upload("x")).await.status(), 201);
+    let logs = app.wait_for_log("\"decision\":\"issued\"").await;
+    let captured = temp_file(&logs);
+    let (ok, output) = verify(captured.path());
+    assert!(!ok, "{output}");
+    assert!(output.contains("--mixed"), "{output}");
+    let (status, stdout, _) = run_to_exit(
+        &[],
+        &[
+            "audit",
+            "verify",
+            "--mixed",
+            captured.path().to_str().unwrap(),
+        ],
+    );
+    assert!(status.success(), "{stdout}");
 }
 
 /// A file with `n` issued records, written by the real service.

@@ -147,3 +147,28 @@ async fn dev_mode_needs_no_configuration() {
     let response = app.post_secret(&body).await;
     assert_eq!(response.status(), 201);
 }
+
+#[test]
+fn a_busy_port_names_the_settings_that_choose_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let vars = with_key(&[("HOST", "127.0.0.1")], &key());
+    let mut vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    vars.retain(|(name, _)| *name != "PORT");
+    vars.push(("PORT", &port));
+    let (status, _, stderr) = run_to_exit(&vars, &["serve"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("PORT") && stderr.contains("--port") && stderr.contains("in use"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_boolean_setting_says_which_words_it_takes() {
+    let line = refuses(&[("ALLOW_ANONYMOUS", "maybe")], &key(), "ALLOW_ANONYMOUS");
+    assert!(
+        line.contains("true or false") && line.contains("yes/no"),
+        "{line}"
+    );
+}

@@ -176,3 +176,31 @@ async fn unknown_paths_are_one_series() {
     );
     assert!(!text.contains("wp-admin"));
 }
+
+#[tokio::test]
+async fn an_invalid_secret_is_counted_under_the_action_it_asked_for() {
+    let app = TestApp::spawn();
+    let bad_name =
+        json!({"secret": {"action": "PUT", "bucket": "test-bucket", "resource_id": "a//b"}});
+    assert_eq!(app.post_secret(&bad_name).await.status(), 422);
+    let bad_action =
+        json!({"secret": {"action": "POKE", "bucket": "test-bucket", "resource_id": "a"}});
+    assert_eq!(app.post_secret(&bad_action).await.status(), 422);
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"storage_signer_decisions_total{action="PUT",client="anonymous",outcome="invalid"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"storage_signer_decisions_total{action="-",client="anonymous",outcome="invalid"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
