@@ -31,7 +31,7 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Print signed URLs for objects, like `gsutil signurl`.
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
     /// Print the `OpenAPI` 3.1 description of the HTTP API (as served at `/openapi.json`).
     Openapi,
 }
@@ -215,6 +215,10 @@ pub struct ServeArgs {
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// HTTPS: `TLS_CERT_PATH`, `TLS_KEY_PATH`, `TLS_CLIENT_CA_PATH` (see `tls.rs`).
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// A secret given on the command line or in the environment: `Debug` does not print it.

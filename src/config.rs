@@ -64,6 +64,8 @@ pub struct Settings {
     pub dev_mode: bool,
     /// The local verifying store of dev mode.
     pub dev_store: Option<DevStoreSettings>,
+    /// HTTPS files; `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// The local object store that `serve --dev` runs beside the service.
@@ -123,6 +125,12 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl From<crate::tls::TlsSettingsError> for ConfigError {
+    fn from(error: crate::tls::TlsSettingsError) -> Self {
+        Self::new(error.variable, error.flag, error.problem)
+    }
+}
 
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
@@ -186,6 +194,7 @@ impl Settings {
         let authenticator = access.load()?;
         let audit = audit_sink(args)?;
         let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
+        let tls = crate::tls::TlsSettings::from_args(&args.tls, dev)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -202,6 +211,7 @@ impl Settings {
             audit,
             dev_mode: dev,
             dev_store,
+            tls,
         })
     }
 }

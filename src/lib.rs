@@ -17,3 +17,4 @@ pub mod signing;
 pub mod startup;
 pub mod telemetry;
 pub mod timestamp;
+pub mod tls;

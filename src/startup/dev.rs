@@ -118,10 +118,12 @@ fn save_dev_key(settings: &Settings, storage_base_url: &str) {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
     let path = dev_key_path();
+    // The pid lets `sign --dev-key` say whether the server that saved the key still runs.
+    let pid = std::process::id().to_string();
     let Some(Ok(document)) = settings
         .issuer
         .local_key()
-        .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url)]))
+        .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url), ("pid", &pid)]))
     else {
         return;
     };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -27,10 +28,20 @@ pub struct Application {
     state: Arc<AppState>,
     /// Turns true when the service starts shutting down (the dev store follows it).
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// HTTPS, when configured.
+    tls: Option<Arc<crate::tls::TlsFiles>>,
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        let tls = settings
+            .tls
+            .take()
+            .map(crate::tls::TlsFiles::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new);
+        crate::tls::warn_if_plain_http(settings.listen, tls.is_some(), settings.dev_mode);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -38,7 +49,13 @@ impl Application {
             listener,
             state: Arc::new(AppState::new(settings)),
             shutdown: tokio::sync::watch::Sender::new(false),
+            tls,
         })
+    }
+
+    /// `https` when the service serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -55,11 +72,9 @@ impl Application {
         tokio::spawn(check_iam(Arc::clone(&self.state)));
         let state = Arc::clone(&self.state);
         let shutdown = self.shutdown;
-        axum::serve(
-            self.listener,
-            http::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let key_watch_interval = self.state.key_watch_interval;
+        let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = async move {
             shutdown_signal().await;
             state.begin_shutdown();
             // Readiness now fails; keep accepting while load balancers notice, so no request
@@ -73,8 +88,27 @@ impl Application {
             }
             tracing::info!("closing the listener: finishing in-flight requests");
             shutdown.send_replace(true);
-        })
-        .await
+        };
+        match self.tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            Some(files) => {
+                crate::tls::spawn_reloading(Arc::clone(&files), key_watch_interval);
+                // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
+                let listener = crate::tls::TlsListener::new(
+                    self.listener,
+                    files,
+                    crate::tls::HANDSHAKE_TIMEOUT,
+                )?
+                .tap_io(|_| {});
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        }
     }
 }
 
@@ -93,6 +127,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(
         %address,
+        scheme = app.scheme(),
         client_email = summary.client_email,
         private_key_id = summary.private_key_id,
         known_buckets = summary.known_buckets,
@@ -159,6 +194,10 @@ fn warn_dev_mode(address: SocketAddr, summary: &StartupSummary) {
         "DEVELOPMENT MODE: signing with a throw-away key generated in memory unless SERVICE_ACCOUNT_KEY_PATH is set; its URLs are not accepted by Google. Never run --dev in production."
     );
     tracing::warn!(try_it, "ask for a signed upload URL");
+    // The JSON log escapes the quotes of the command; stderr gets it as it pastes.
+    eprintln!(
+        "\nstorage-signer serve --dev: http://{address}/ (demo page). Ask for a signed upload URL:\n\n{try_it}\n"
+    );
 }
 
 #[cfg(unix)]
