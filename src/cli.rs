@@ -30,7 +30,7 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Print signed URLs for objects, like `gsutil signurl`.
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
     /// Print the `OpenAPI` 3.1 description of the HTTP API (as served at `/openapi.json`).
     Openapi,
 }

@@ -95,6 +95,19 @@ struct SignBlobResponse {
     signed_blob: String,
 }
 
+/// Where the access token that calls IAM comes from.
+enum TokenSource {
+    /// The GCE/GKE metadata server (the service, Workload Identity).
+    MetadataServer,
+    /// A token handed over by the caller (`storage-signer sign --impersonate-service-account`
+    /// with `GOOGLE_OAUTH_ACCESS_TOKEN` or `--access-token-file`): used as is, never renewed.
+    Given(Zeroizing<String>),
+}
+
+/// How long a given token is taken to live: it is never renewed, and IAM's 401 says when it
+/// has expired.
+const GIVEN_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Signs through IAM Credentials. Cheap to share; one token is cached for all requests.
 pub struct IamSigner {
     service_account: String,
@@ -102,6 +115,7 @@ pub struct IamSigner {
     token_url: String,
     timeout: Duration,
     http: reqwest::Client,
+    source: TokenSource,
     /// Held across a refresh, so concurrent requests wait for one token instead of each
     /// asking the metadata server.
     token: tokio::sync::Mutex<Option<AccessToken>>,
@@ -120,7 +134,22 @@ impl fmt::Debug for IamSigner {
 }
 
 impl IamSigner {
+    /// Signs with tokens from the metadata server.
     pub fn new(settings: IamSettings) -> Result<Self, IamError> {
+        Self::with_source(settings, TokenSource::MetadataServer)
+    }
+
+    /// Signs with `token` (an OAuth access token of a principal that may sign as the
+    /// service account: `roles/iam.serviceAccountTokenCreator` on it). The metadata server
+    /// is not asked.
+    pub fn with_access_token(
+        settings: IamSettings,
+        token: Zeroizing<String>,
+    ) -> Result<Self, IamError> {
+        Self::with_source(settings, TokenSource::Given(token))
+    }
+
+    fn with_source(settings: IamSettings, source: TokenSource) -> Result<Self, IamError> {
         let http = reqwest::Client::builder()
             .connect_timeout(ATTEMPT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -141,6 +170,7 @@ impl IamSigner {
             service_account: settings.service_account,
             timeout: settings.timeout,
             http,
+            source,
             token: tokio::sync::Mutex::new(None),
             healthy: AtomicBool::new(false),
             key_id: Mutex::new(None),
@@ -205,6 +235,10 @@ impl IamSigner {
                 Err(_) => IamError::TimedOut(limit),
             };
             if let IamError::SignStatus(StatusCode::UNAUTHORIZED) = error {
+                if let TokenSource::Given(_) = self.source {
+                    // A given token cannot be renewed: asking again changes nothing.
+                    return Err(error);
+                }
                 // Revoked or expired early: the next attempt gets a new token.
                 *self.token.lock().await = None;
             }
@@ -272,6 +306,13 @@ impl IamSigner {
 
     async fn fetch_token(&self) -> Result<AccessToken, IamError> {
         let requested = Instant::now();
+        if let TokenSource::Given(token) = &self.source {
+            return Ok(AccessToken {
+                value: token.clone(),
+                refresh_at: requested + GIVEN_TOKEN_LIFETIME,
+                expires_at: requested + GIVEN_TOKEN_LIFETIME,
+            });
+        }
         let response = self
             .http
             .get(&self.token_url)

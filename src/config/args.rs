@@ -153,6 +153,10 @@ pub struct ServeArgs {
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// HTTPS: `TLS_CERT_PATH`, `TLS_KEY_PATH`, `TLS_CLIENT_CA_PATH`.
+    #[command(flatten)]
+    pub tls: super::TlsArgs,
 }
 
 /// A secret given on the command line or in the environment: `Debug` does not print it.

@@ -4,6 +4,7 @@
 
 mod args;
 mod parse;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use parse::{
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
     parse_secrets_ttl, parse_storage_base_url,
 };
+pub use tls::{TlsArgs, TlsSettings};
 
 use crate::domain::{BucketName, SigningVersion};
 use crate::iam::{self, IamSettings};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub dev_mode: bool,
     /// The local verifying store of dev mode.
     pub dev_store: Option<DevStoreSettings>,
+    /// HTTPS files; `None`: plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Who makes the RSA signatures.
@@ -219,6 +223,7 @@ impl Settings {
                 .unwrap_or(false),
         };
         let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
+        let tls = TlsSettings::from_args(&args.tls, dev)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -235,6 +240,7 @@ impl Settings {
             audit,
             dev_mode: dev,
             dev_store,
+            tls,
         })
     }
 

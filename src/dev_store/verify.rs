@@ -196,7 +196,14 @@ impl V4Params {
             )
         })?;
         let signed_at = parse_timestamp(&self.timestamp)?;
-        if scope != format!("{}/auto/storage/goog4_request", &self.timestamp[..8]) {
+        // `DATE/LOCATION/storage/goog4_request`: GCS takes `auto` or the bucket's location (as
+        // `gsutil signurl -r` and `gcloud storage sign-url --region` sign it).
+        let valid_scope = scope
+            .strip_prefix(&self.timestamp[..8])
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix("/storage/goog4_request"))
+            .is_some_and(crate::signing::v4::is_location);
+        if !valid_scope {
             return Err(StoreError::bad_request(
                 "AuthorizationQueryParametersError",
                 "the credential scope does not match X-Goog-Date",

@@ -1,5 +1,5 @@
-//! Dev mode's pages: the upload demo (pick a file, upload it straight to the local store, read
-//! it back), and the API reference rendered from `/openapi.json`.
+//! The pages: dev mode's upload demo (pick a file, upload it straight to the local store, read
+//! it back), and the API reference rendered from `/openapi.json` (served in production too).
 
 use axum::extract::State;
 use axum::http::header;

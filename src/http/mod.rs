@@ -30,12 +30,13 @@ use crate::app::{App, AppState};
 use crate::error::ApiError;
 
 pub fn router(state: AppState) -> Router {
+    // The API reference is static and renders the public `/openapi.json`: served in
+    // production too. The upload demo needs the dev store: dev mode only.
+    let pages = Router::new().route("/docs", get(demo::api_page));
     let pages = if state.dev_mode {
-        Router::new()
-            .route("/", get(demo::page))
-            .route("/docs", get(demo::api_page))
+        pages.route("/", get(demo::page))
     } else {
-        Router::new()
+        pages
     };
     // Past the limit a request is answered 503 at once rather than queued: a queue only adds
     // latency, and the load balancer can try another replica.

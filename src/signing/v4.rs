@@ -82,20 +82,45 @@ pub fn request_timestamp(at: OffsetDateTime) -> String {
     )
 }
 
+/// The location of the credential scope that Google's client libraries sign: any bucket.
+pub const DEFAULT_LOCATION: &str = "auto";
+
 /// `YYYYMMDD/auto/storage/goog4_request`
 pub fn credential_scope(at: OffsetDateTime) -> String {
-    scope_of(&request_timestamp(at))
+    scope_of(&request_timestamp(at), DEFAULT_LOCATION)
 }
 
-fn scope_of(timestamp: &str) -> String {
-    format!("{}/auto/storage/goog4_request", &timestamp[..8])
+/// `YYYYMMDD/LOCATION/storage/goog4_request`
+fn scope_of(timestamp: &str, location: &str) -> String {
+    format!("{}/{location}/storage/goog4_request", &timestamp[..8])
+}
+
+/// Whether `location` can stand in a credential scope: `auto`, or a region such as
+/// `us-east1` or `europe-west3` (lower-case letters, digits and `-`).
+pub fn is_location(location: &str) -> bool {
+    !location.is_empty()
+        && location.len() <= 64
+        && location
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Canonicalises `request` for `algorithm`, signed by `access_id` (the service account's
-/// e-mail, or the HMAC key's access id).
+/// e-mail, or the HMAC key's access id), in the `auto` location.
 pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Prepared {
+    prepare_in(request, algorithm, access_id, DEFAULT_LOCATION)
+}
+
+/// [`prepare`] with the credential scope's location named (`gsutil signurl -r REGION`).
+/// `location` must pass [`is_location`].
+pub fn prepare_in(
+    request: &V4Request<'_>,
+    algorithm: &str,
+    access_id: &str,
+    location: &str,
+) -> Prepared {
     let timestamp = request_timestamp(request.timestamp);
-    let scope = scope_of(&timestamp);
+    let scope = scope_of(&timestamp, location);
     let (base, host, resource) = locate(request);
 
     let mut headers: Vec<(&str, &str)> = request.headers.to_vec();
@@ -256,5 +281,15 @@ mod tests {
         let at = time::macros::datetime!(2019-02-01 09:00:00 UTC);
         assert_eq!(request_timestamp(at), "20190201T090000Z");
         assert_eq!(credential_scope(at), "20190201/auto/storage/goog4_request");
+    }
+
+    #[test]
+    fn locations_are_auto_or_region_names() {
+        for good in ["auto", "us-east1", "europe-west3", "us"] {
+            assert!(is_location(good), "{good}");
+        }
+        for bad in ["", "US-EAST1", "us/east", "a b", "us_east1"] {
+            assert!(!is_location(bad), "{bad}");
+        }
     }
 }

@@ -111,9 +111,11 @@ fn save_dev_key(issuer: &Issuer, storage_base_url: &str) {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
     let path = dev_key_path();
+    // The pid lets `sign --dev-key` say whether the server that saved the key still runs.
+    let pid = std::process::id().to_string();
     let Some(Ok(document)) = issuer
         .local_key()
-        .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url)]))
+        .map(|key| key.to_json_with(&[("storage_base_url", storage_base_url), ("pid", &pid)]))
     else {
         return;
     };

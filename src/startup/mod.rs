@@ -4,12 +4,14 @@
 mod dev;
 mod services;
 mod tasks;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 pub use services::{Services, load_access};
@@ -21,6 +23,7 @@ use crate::issuing::Rules;
 use crate::key_watch::KeyWatch;
 use crate::signing::Signer as _;
 use tasks::Reload;
+use tls::TlsFiles;
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
@@ -31,10 +34,13 @@ pub struct Application {
     shutdown_drain: Duration,
     /// Turns true when the service starts shutting down (the dev store follows it).
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// HTTPS, when configured.
+    tls: Option<Arc<TlsFiles>>,
 }
 
 impl Application {
     pub async fn build(settings: Settings, services: Services) -> anyhow::Result<Self> {
+        tls::warn_if_plain_http(settings.listen, services.tls.is_some(), settings.dev_mode);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "cannot listen on {} (HOST and PORT, --host and --port; PORT=0 picks a free port)",
@@ -66,7 +72,13 @@ impl Application {
             key_watch_interval: settings.key_watch_interval,
             shutdown_drain: settings.shutdown_drain,
             shutdown: tokio::sync::watch::Sender::new(false),
+            tls: services.tls,
         })
+    }
+
+    /// `https` when the service serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -79,11 +91,8 @@ impl Application {
         let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
         let drain = self.shutdown_drain;
-        axum::serve(
-            self.listener,
-            http::router(self.app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let router = http::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = async move {
             tasks::shutdown_signal().await;
             app.begin_shutdown();
             // Readiness now fails; keep accepting while load balancers notice, so no request
@@ -97,8 +106,23 @@ impl Application {
             }
             tracing::info!("closing the listener: finishing in-flight requests");
             shutdown.send_replace(true);
-        })
-        .await
+        };
+        match self.tls {
+            None => {
+                axum::serve(self.listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            Some(files) => {
+                tls::spawn_reloading(Arc::clone(&files), self.key_watch_interval);
+                // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
+                let listener = tls::TlsListener::new(self.listener, files, tls::HANDSHAKE_TIMEOUT)?
+                    .tap_io(|_| {});
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        }
     }
 }
 
@@ -119,6 +143,7 @@ pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result
     }
     tracing::info!(
         %address,
+        scheme = application.scheme(),
         client_email = summary.client_email,
         private_key_id = summary.private_key_id,
         known_buckets = summary.known_buckets,
@@ -186,4 +211,8 @@ fn warn_dev_mode(address: SocketAddr, summary: &StartupSummary) {
         "DEVELOPMENT MODE: signing with a throw-away key generated in memory unless SERVICE_ACCOUNT_KEY_PATH is set; its URLs are not accepted by Google. Never run --dev in production."
     );
     tracing::warn!(try_it, "ask for a signed upload URL");
+    // The JSON log escapes the quotes of the command; stderr gets it as it pastes.
+    eprintln!(
+        "\nstorage-signer serve --dev: http://{address}/ (demo page). Ask for a signed upload URL:\n\n{try_it}\n"
+    );
 }

@@ -20,12 +20,16 @@ use crate::issuing::{Issuer, RsaSigner};
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::HmacKey;
 
+use super::tls::TlsFiles;
+
 /// What the settings describe, built.
 #[derive(Debug)]
 pub struct Services {
     pub issuer: Issuer,
     pub authenticator: Authenticator,
     pub audit: AuditSink,
+    /// HTTPS, when configured.
+    pub tls: Option<Arc<TlsFiles>>,
 }
 
 impl Services {
@@ -48,10 +52,20 @@ impl Services {
             bucket_styles: signing.bucket_styles.clone(),
             hmac_buckets: signing.hmac_buckets.iter().cloned().collect(),
         };
+        let tls = settings
+            .tls
+            .clone()
+            .map(|tls| {
+                TlsFiles::load(tls)
+                    .map(Arc::new)
+                    .map_err(|problem| ConfigError::new("TLS_CERT_PATH", "--tls-cert", problem))
+            })
+            .transpose()?;
         Ok(Self {
             issuer,
             authenticator: load_access(&settings.access)?,
             audit: open_audit(&settings.audit)?,
+            tls,
         })
     }
 }

@@ -29,22 +29,22 @@ enum Reply {
     Hang,
 }
 
-struct StandIn {
+pub(crate) struct StandIn {
     key: ServiceAccountKey,
     email: String,
     token_lifetime: u64,
-    tokens_issued: usize,
+    pub(crate) tokens_issued: usize,
     /// Tokens that IAM accepts.
-    valid_tokens: Vec<String>,
-    sign_calls: usize,
+    pub(crate) valid_tokens: Vec<String>,
+    pub(crate) sign_calls: usize,
     script: VecDeque<Reply>,
     /// Every signBlob call failing when set (IAM down).
     always: Option<Reply>,
-    problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     payloads: Vec<Vec<u8>>,
 }
 
-type Shared = Arc<Mutex<StandIn>>;
+pub(crate) type Shared = Arc<Mutex<StandIn>>;
 
 async fn token(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let mut state = state.lock().unwrap();
@@ -130,7 +130,7 @@ async fn sign_blob(
 }
 
 /// Starts the stand-in on a free port of this test's runtime.
-async fn stand_in(token_lifetime: u64) -> (Shared, SocketAddr) {
+pub(crate) async fn stand_in(token_lifetime: u64) -> (Shared, SocketAddr) {
     let json = std::fs::read(conformance_key_path()).unwrap();
     let key = ServiceAccountKey::from_json(&json).unwrap();
     let state = Arc::new(Mutex::new(StandIn {

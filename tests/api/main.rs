@@ -19,6 +19,7 @@ mod policy;
 mod secrets;
 mod shutdown;
 mod sign_cli;
+mod tls;
 mod upload_policies;
 mod uploads;
 mod v4;

@@ -101,6 +101,10 @@ test("a file with a Unicode name goes up through the page and comes back byte fo
   const page = await browser.newPage();
   const failures = [];
   page.on("pageerror", (error) => failures.push(error.message));
+  // Every request the page makes by itself is answered (no /favicon.ico 404, say).
+  page.on("response", (response) => {
+    if (response.status() === 404) failures.push(`404 for ${new URL(response.url()).pathname}`);
+  });
   await page.goto(pageUrl);
   const PNG = await drawPng(page, "storage-signer ✓");
 
@@ -157,6 +161,9 @@ test("the API reference renders every operation from /openapi.json", async () =>
   const page = await browser.newPage();
   const failures = [];
   page.on("pageerror", (error) => failures.push(error.message));
+  page.on("response", (response) => {
+    if (response.status() === 404) failures.push(`404 for ${new URL(response.url()).pathname}`);
+  });
   await page.goto(new URL("/docs", pageUrl).href);
   await page.waitForSelector("#issue_secret", { timeout: 10000 });
   for (const id of ["issue_secret", "issue_secrets", "issue_upload_policy", "healthz", "readyz"]) {

@@ -4,7 +4,8 @@
 {"mode": "sign", "key_path": "sa.json", "endpoint": "https://storage.googleapis.com",
  "cases": [{"version": "v2" | "v4", "bucket": "b", "object": "a b", "method": "PUT",
             "expiration": ..., "timestamp": "20190201T090000Z" (v4), "content_type": ...,
-            "content_md5": ..., "headers": {"x-goog-if-generation-match": "0"}}]}
+            "content_md5": ..., "headers": {"x-goog-if-generation-match": "0"},
+            "query_parameters": {"response-content-disposition": "attachment"} (v4)}]}
     -> {"library": "3.17.1", "urls": [...]}: the URL Google's client builds for each case.
        V2 goes through the public API, Blob.generate_signed_url, with `expiration` the
        absolute Expires. V4 goes through google.cloud.storage._signing.generate_signed_url_v4,
@@ -61,6 +62,7 @@ def sign(job):
                 content_type=case.get("content_type"),
                 content_md5=case.get("content_md5"),
                 headers=headers,
+                query_parameters=case.get("query_parameters") or None,
                 _request_timestamp=case["timestamp"],
             )
         urls.append(url)
