@@ -6,9 +6,15 @@ on stdin.
  "cases": [{"path": "/v1/AUTH_a/c/o b" (as given to swiftclient: decoded, or quoted),
             "method": "GET", "expires": 1796119200 (Unix seconds), "key": "k",
             "digest": "sha1" | "sha256" | "sha512", "iso8601": false, "prefix": false,
-            "ip_range": null}]}
-    -> {"library": "4.11.0", "urls": [...]}: swiftclient.utils.generate_temp_url(path,
-       expires, key, method, absolute=True, prefix, iso8601, ip_range, digest) for each case.
+            "ip_range": null, "filename": null, "inline": false}]}
+    -> {"library": "4.11.0", "urls": [...], "quoted_urls": [...]}:
+       urls: swiftclient.utils.generate_temp_url(path, expires, key, method, absolute=True,
+       prefix, iso8601, ip_range, digest) for each case, as it returns them (path and
+       temp_url_prefix unencoded);
+       quoted_urls: the same with the path and the temp_url_prefix value percent-encoded by
+       urllib.parse.quote(safe="/~"), then `&filename=` (quote(safe="~")) and `&inline`,
+       which swiftclient does not write.
+
 
 {"mode": "verify", "key": "k", "now": 1764000000,
  "cases": [{"method": "GET", "url": "https://h/v1/AUTH_a/c/o%20b?temp_url_sig=...",
@@ -28,27 +34,49 @@ import urllib.parse
 from unittest import mock
 
 from swift.common.middleware import tempurl
-from swift.common.swob import HTTPUnauthorized, Request, Response
+from swift.common.swob import HTTPUnauthorized, Request, Response, str_to_wsgi
 from swiftclient.utils import generate_temp_url
+
+
+def quoted(case, url):
+    """swiftclient's URL, usable: path and prefix percent-encoded, filename and inline added."""
+    path = case["path"]
+    assert url.startswith(path + "?"), url
+    query = url[len(path) + 1:]
+    if case.get("prefix"):
+        prefix = path.split("/", 4)[4]
+        suffix = "&temp_url_prefix=" + prefix
+        assert query.endswith(suffix), url
+        query = query[: -len(suffix)] + "&temp_url_prefix=" + urllib.parse.quote(prefix, safe="/~")
+    if case.get("filename") is not None:
+        query += "&filename=" + urllib.parse.quote(case["filename"], safe="~")
+    if case.get("inline"):
+        query += "&inline"
+    return urllib.parse.quote(path, safe="/~") + "?" + query
 
 
 def sign(job):
     urls = []
+    quoted_urls = []
     for case in job["cases"]:
-        urls.append(
-            generate_temp_url(
-                case["path"],
-                case["expires"],
-                case["key"],
-                case["method"],
-                absolute=True,
-                prefix=case.get("prefix", False),
-                iso8601=case.get("iso8601", False),
-                ip_range=case.get("ip_range"),
-                digest=case.get("digest", "sha256"),
-            )
+        url = generate_temp_url(
+            case["path"],
+            case["expires"],
+            case["key"],
+            case["method"],
+            absolute=True,
+            prefix=case.get("prefix", False),
+            iso8601=case.get("iso8601", False),
+            ip_range=case.get("ip_range"),
+            digest=case.get("digest", "sha256"),
         )
-    return {"library": importlib.metadata.version("python-swiftclient"), "urls": urls}
+        urls.append(url)
+        quoted_urls.append(quoted(case, url))
+    return {
+        "library": importlib.metadata.version("python-swiftclient"),
+        "urls": urls,
+        "quoted_urls": quoted_urls,
+    }
 
 
 def store(key):
@@ -58,7 +86,8 @@ def store(key):
         request = Request(env)
         _, _account, container, obj = request.split_path(2, 4, rest_with_last=True)
         if obj is None:
-            headers = {} if container else {"X-Account-Meta-Temp-URL-Key": key}
+            # Header values are WSGI strings: the UTF-8 bytes as Latin-1, as Swift stores them.
+            headers = {} if container else {"X-Account-Meta-Temp-URL-Key": str_to_wsgi(key)}
             return Response(status=204, headers=headers)(env, start_response)
         # Only what the middleware authorised gets here, as in the proxy.
         authorize = env.get("swift.authorize")
