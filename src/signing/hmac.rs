@@ -33,7 +33,17 @@ pub struct HmacKey {
     session_token: Option<Zeroizing<String>>,
     /// The signing keys of the scopes used last: a scope changes once a day, so deriving
     /// its key (four HMACs) is done once a day rather than for every URL.
-    derived: Mutex<Vec<(String, hmac::Key)>>,
+    derived: Mutex<Vec<Derived>>,
+}
+
+/// A derived signing key and the scope it signs for.
+struct Derived {
+    /// With the service, tells the dialects apart (`storage`/`goog4_request`, `s3`/`aws4_request`).
+    service: &'static str,
+    terminator: &'static str,
+    date: String,
+    region: String,
+    key: hmac::Key,
 }
 
 impl HmacKey {
@@ -75,17 +85,26 @@ impl HmacKey {
     }
 
     fn signing_key(&self, dialect: &Dialect<'_>, date: &str) -> hmac::Key {
-        // The scope names the dialect too: the terminators differ.
-        let scope = dialect.credential_scope(date);
         let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, key)) = derived.iter().find(|(cached, _)| *cached == scope) {
-            return key.clone();
+        if let Some(cached) = derived.iter().find(|cached| {
+            cached.service == dialect.service
+                && cached.terminator == dialect.terminator
+                && cached.date == date
+                && cached.region == dialect.region
+        }) {
+            return cached.key.clone();
         }
         let key = derive(dialect, self.secret.as_str(), date);
         if derived.len() == CACHED_SCOPES {
             derived.remove(0);
         }
-        derived.push((scope, key.clone()));
+        derived.push(Derived {
+            service: dialect.service,
+            terminator: dialect.terminator,
+            date: date.to_owned(),
+            region: dialect.region.to_owned(),
+            key: key.clone(),
+        });
         key
     }
 }

@@ -298,6 +298,28 @@ mod tests {
     }
 
     #[test]
+    fn sha1_url_of_ael_api_test_vector() {
+        // Nebo15/ael.api, apps/ael_api/test/unit/secrets/api_test.exs, "swift link is
+        // generated correctly": PUT, expires 2017-11-08T11:21:32Z, the config defaults as
+        // tenant and key, HMAC-SHA1 (ael.api's only digest).
+        let key = TempUrlKey::new(Zeroizing::new("set_swift_temp_url_key".into()));
+        let request = TempUrlRequest {
+            method: "PUT",
+            endpoint: "https://swift.example",
+            account: "set_swift_tenant_id",
+            container: "test-container",
+            scope: Scope::Object("B09E9D3E-EDE1-4A51-8FA7-46B4E8035795/some-file.png"),
+            expires_at: time::macros::datetime!(2017-11-08 11:21:32 UTC),
+            digest: Digest::Sha1,
+            ..request(Scope::Object("o"))
+        };
+        assert_eq!(
+            temp_url(&request, &key).unwrap().expose(),
+            "https://swift.example/v1/set_swift_tenant_id/test-container/B09E9D3E-EDE1-4A51-8FA7-46B4E8035795/some-file.png?temp_url_sig=b15725813484636a67115bc8aa44b5aad4f480fe&temp_url_expires=1510140092"
+        );
+    }
+
+    #[test]
     fn url_encodes_the_path_and_writes_expiry_as_asked() {
         let request = TempUrlRequest {
             expiry_format: ExpiryFormat::Iso8601,
