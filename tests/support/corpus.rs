@@ -34,7 +34,6 @@ const POOLS: &[&str] = &[
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
     "-_.~",
     " !#$&'()*+,;=:@[]?%\"<>\\^`{|}",
-    "+%?#&=;:~ ",
     "привітсвЁёЖжЩщ",
     "日本語中文字한국어",
     "😀🎉👍🏽🇺🇦🧪",
