@@ -290,10 +290,7 @@ fn describe(case: &UrlCase) -> String {
 }
 
 fn compare_urls(cases: &[UrlCase], session_token: Option<&str>) -> (usize, Vec<String>) {
-    let mut key = HmacKey::new(ACCESS_KEY, Zeroizing::new(SECRET_KEY.into()));
-    if let Some(token) = session_token {
-        key = key.with_session_token(Zeroizing::new(token.into()));
-    }
+    let key = access_key(session_token);
     let answer = oracle::run_oracle(
         "s3_signer.py",
         &json!({
@@ -325,18 +322,20 @@ fn compare_urls(cases: &[UrlCase], session_token: Option<&str>) -> (usize, Vec<S
 }
 
 fn assert_none_differ(what: &str, (count, mismatches): (usize, Vec<String>)) {
-    eprintln!("{what}: {count} cases, {} mismatches", mismatches.len());
-    assert!(
-        mismatches.is_empty(),
-        "{} of {count} {what} differ from botocore's; first ones:\n{}",
-        mismatches.len(),
-        mismatches
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+    oracle::assert_no_mismatches(
+        &format!("{what} differ from botocore's"),
+        count,
+        &mismatches,
     );
+}
+
+/// The test's access key, with `session_token` if temporary.
+fn access_key(session_token: Option<&str>) -> HmacKey {
+    let key = HmacKey::new(ACCESS_KEY, Zeroizing::new(SECRET_KEY.into()));
+    match session_token {
+        Some(token) => key.with_session_token(Zeroizing::new(token.into())),
+        None => key,
+    }
 }
 
 #[test]
@@ -476,10 +475,7 @@ fn oracle_post_case(case: &PostCase) -> Value {
 }
 
 fn compare_posts(cases: &[PostCase], session_token: Option<&str>) -> (usize, Vec<String>) {
-    let mut key = HmacKey::new(ACCESS_KEY, Zeroizing::new(SECRET_KEY.into()));
-    if let Some(token) = session_token {
-        key = key.with_session_token(Zeroizing::new(token.into()));
-    }
+    let key = access_key(session_token);
     let answer = oracle::run_oracle(
         "s3_signer.py",
         &json!({

@@ -179,21 +179,6 @@ fn swiftclient_urls(cases: &[Case], path: impl Fn(&Case) -> String) -> (Vec<Stri
     (strings("urls"), strings("quoted_urls"))
 }
 
-fn report(what: &str, count: usize, mismatches: &[String]) {
-    eprintln!("{what}: {count} cases, {} mismatches", mismatches.len());
-    assert!(
-        mismatches.is_empty(),
-        "{} of {count} {what}; first ones:\n{}",
-        mismatches.len(),
-        mismatches
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
-
 #[test]
 fn signatures_and_urls_match_swiftclient_for_generated_requests() {
     let cases = cases(0x5EED_5111);
@@ -214,7 +199,7 @@ fn signatures_and_urls_match_swiftclient_for_generated_requests() {
             ));
         }
     }
-    report(
+    oracle::assert_no_mismatches(
         "TempURLs differ from swiftclient's (signature, or URL with its path quoted)",
         cases.len(),
         &mismatches,
@@ -299,7 +284,7 @@ fn swift_tempurl_middleware_accepts_every_url_and_refuses_tampered_ones() {
         requests.len(),
         requests.len() - accepted
     );
-    report(
+    oracle::assert_no_mismatches(
         "requests the middleware judged otherwise than expected",
         requests.len(),
         &mismatches,
@@ -379,7 +364,7 @@ fn swiftclient_signature_of_a_quoted_path_fails_exactly_when_quoting_changes_the
         cases.len() - needs_encoding
     );
     assert!(needs_encoding > 0 && needs_encoding < cases.len());
-    report(
+    oracle::assert_no_mismatches(
         "swiftclient URLs of quoted paths judged otherwise",
         cases.len(),
         &wrong,

@@ -52,3 +52,19 @@ pub fn run_oracle(script: &str, job: &Value) -> Value {
     );
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// Fails with the number of `mismatches` among `count` cases and the first five of them.
+pub fn assert_no_mismatches(what: &str, count: usize, mismatches: &[String]) {
+    eprintln!("{what}: {count} cases, {} mismatches", mismatches.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {count} {what}; first ones:\n{}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
