@@ -7,7 +7,7 @@
 //! `x-goog-credential`, `x-goog-algorithm` (`Client.generate_signed_post_policy_v4`).
 //!
 //! S3's POST policies (`s3_post.rs`) are the same kind of document, punctuated as botocore's
-//! `json.dumps` does by default; the JSON writing here serves both ([`JsonStyle`]).
+//! `json.dumps` does by default; the JSON writing here serves both (`JsonStyle`).
 
 use std::fmt::{self, Write as _};
 

@@ -21,7 +21,7 @@
 //!   with the port unless it is the scheme's default (`_host_from_url`), while the URL keeps
 //!   the endpoint's authority as written (`:443` included).
 //! - **Payload**: always `UNSIGNED-PAYLOAD`.
-//! - **Addressing** ([`AddressingStyle`]): see [`locate_bucket`].
+//! - **Addressing** ([`AddressingStyle`]): see `locate_bucket`.
 //!
 //! Deliberate differences, both where botocore's output would not do what was asked:
 //! - botocore drops a `Content-Type` of exactly `application/x-www-form-urlencoded;

@@ -14,7 +14,7 @@
 //!
 //! Its base64 is the `policy` field and the string to sign, signed with the same derived key
 //! as a presigned URL. The form's fields are the caller's, then `key`, `x-amz-algorithm`,
-//! `x-amz-credential`, `x-amz-date`, [`x-amz-security-token`], `policy`, `x-amz-signature`.
+//! `x-amz-credential`, `x-amz-date`, (`x-amz-security-token`), `policy`, `x-amz-signature`.
 //! A key ending in `${filename}` gets `["starts-with", "$key", <the rest>]` rather than an
 //! exact condition, since S3 replaces `${filename}` with the uploaded file's name.
 
