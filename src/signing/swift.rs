@@ -62,7 +62,8 @@ impl fmt::Debug for TempUrlKey {
 /// The HMAC's hash. Clusters list the ones they accept in `allowed_digests`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Digest {
-    /// Deprecated; only old clusters still need it (Swift 2.38 accepts it only if configured).
+    /// Deprecated: Swift 2.38 still accepts it by default (with a warning) and says a future
+    /// release will not; older clusters may accept nothing else. ael.api signed with it.
     Sha1,
     /// swiftclient's default.
     #[default]
@@ -76,7 +77,7 @@ pub enum ExpiryFormat {
     /// `1796119200`
     #[default]
     UnixSeconds,
-    /// `2026-12-01T10:00:00Z` (swiftclient's `iso8601=True`; Swift 2.13 and later).
+    /// `2026-12-01T10:00:00Z` (swiftclient's `iso8601=True`).
     Iso8601,
 }
 
