@@ -5,7 +5,7 @@
 #                     exports STORAGE_SIGNER_ORACLE_PYTHON (the tests' Python, servers included)
 #   ensure_s3s_fs     s3s-fs, the S3 server that verifies SigV4 (tests/servers/s3_server.py),
 #                     built with cargo install only when no s3s-fs is on PATH or in ~/.cargo/bin;
-#                     exports S3S_FS_BIN
+#                     exports S3S_FS_BIN and STORAGE_SIGNER_S3S_FS (read by tests/s3_server.rs)
 # Neither starts a server: tests/servers/README.md has the command lines a test runs.
 
 test_requirements=(tests/oracle/requirements.txt tests/servers/requirements.txt)
@@ -38,5 +38,5 @@ ensure_s3s_fs() {
     echo "scripts/test: s3s-fs built in $((SECONDS - started)) s"
     bin=$HOME/.cargo/bin/s3s-fs
   fi
-  export S3S_FS_BIN=$bin
+  export S3S_FS_BIN=$bin STORAGE_SIGNER_S3S_FS=$bin
 }

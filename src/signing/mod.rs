@@ -1,12 +1,18 @@
-//! Google Cloud Storage URL signing, sans I/O.
+//! Signed URLs and forms for object storage, sans I/O: Google Cloud Storage (V2, V4 RSA and
+//! HMAC, POST policies), S3 and S3-compatible stores (SigV4 presigned URLs and POST
+//! policies) and OpenStack Swift (TempURLs).
 //!
 //! Nothing here reads the clock, the environment, files or the network: callers pass the
-//! expiry (and, for V4, the request time) in. One file per step of Google's specification.
+//! expiry (and, for V4, the request time) in. One file per step or specification; one SigV4
+//! implementation (`v4.rs`, `hmac.rs`) serves GCS and S3.
 
 pub mod encoding;
 pub mod headers;
 pub mod hmac;
 pub mod post_policy;
+pub mod s3;
+pub mod s3_post;
+pub mod swift;
 pub mod v2;
 pub mod v4;
 

@@ -1,13 +1,20 @@
-//! V4 signed URLs (GOOG4-RSA-SHA256 and GOOG4-HMAC-SHA256).
+//! Signature Version 4: Google's V4 signing (GOOG4-RSA-SHA256, GOOG4-HMAC-SHA256) and AWS
+//! Signature Version 4 (AWS4-HMAC-SHA256) are one algorithm under two sets of names.
 //!
-//! From <https://cloud.google.com/storage/docs/authentication/signatures>:
+//! From <https://cloud.google.com/storage/docs/authentication/signatures> and
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>:
 //!
 //! ```text
-//! CanonicalRequest = HTTP_VERB + "\n" + PATH_TO_RESOURCE + "\n" + CANONICAL_QUERY_STRING + "\n"
+//! CanonicalRequest = HTTP_VERB + "\n" + CANONICAL_URI + "\n" + CANONICAL_QUERY_STRING + "\n"
 //!                    + CANONICAL_HEADERS + "\n" + SIGNED_HEADERS + "\n" + PAYLOAD
 //! StringToSign     = SIGNING_ALGORITHM + "\n" + CURRENT_DATETIME + "\n" + CREDENTIAL_SCOPE + "\n"
 //!                    + HEX(SHA256(CanonicalRequest))
+//! CredentialScope  = YYYYMMDD + "/" + REGION + "/" + SERVICE + "/" + TERMINATOR
 //! ```
+//!
+//! A [`Dialect`] holds what differs (query parameter names, scope, key derivation prefix,
+//! how the URL's query is laid out); [`prepare_target`] does the rest for both. This file
+//! also places GCS requests on their host ([`prepare`]); `s3.rs` places S3 requests.
 
 use std::fmt::Write as _;
 
@@ -20,33 +27,133 @@ use super::{SignError, SignedUrl, Signer};
 
 pub const RSA_ALGORITHM: &str = "GOOG4-RSA-SHA256";
 pub const HMAC_ALGORITHM: &str = "GOOG4-HMAC-SHA256";
+/// AWS Signature Version 4 with an HMAC-SHA256 signing key.
+pub const AWS_HMAC_ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-/// Where the URL points.
+/// How the canonical query string is sorted, and how the URL carries the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlStyle<'a> {
-    /// `{endpoint}/{bucket}/{object}`; `endpoint` is `scheme://host[:port]`.
-    Path { endpoint: &'a str },
-    /// `{scheme}://{bucket}.{host[:port]}/{object}`.
-    VirtualHosted { endpoint: &'a str },
-    /// `{scheme}://{hostname}/{object}`: a domain (CNAME or load balancer) bound to the bucket.
-    BucketBound { scheme: &'a str, hostname: &'a str },
+pub enum QueryLayout {
+    /// Google's clients: every `name=value` pair encoded, then sorted as whole strings
+    /// (`_signing._url_encode`); the URL carries the canonical query string itself.
+    SortedPairs,
+    /// botocore (`SigV4QueryAuth`): pairs sorted by encoded name, then by encoded value, as
+    /// AWS's documentation says; the URL carries the operation's parameters in the caller's
+    /// order, then `Algorithm, Credential, Date, Expires, SignedHeaders[, Security-Token]`.
+    OperationThenAuth,
 }
 
-/// Everything a V4 signature covers. Plain strings, as in `v2::V2Request`.
+/// The names of the query parameters that carry the signature.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParamNames {
+    pub algorithm: &'static str,
+    pub credential: &'static str,
+    pub date: &'static str,
+    pub expires: &'static str,
+    pub signed_headers: &'static str,
+    /// Sent only with temporary credentials (S3).
+    pub security_token: &'static str,
+    pub signature: &'static str,
+}
+
+/// The names that tell one SigV4 dialect from the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect<'a> {
+    /// The algorithm of an HMAC signing key: `GOOG4-HMAC-SHA256` or `AWS4-HMAC-SHA256`.
+    pub hmac_algorithm: &'static str,
+    /// The query parameters' names: `X-Goog-*` or `X-Amz-*`.
+    pub params: &'static ParamNames,
+    /// Put before the secret to make the first HMAC key: `GOOG4` or `AWS4`.
+    pub secret_prefix: &'static str,
+    /// `auto` for GCS; the bucket's region for S3.
+    pub region: &'a str,
+    pub service: &'static str,
+    pub terminator: &'static str,
+    /// The header whose value replaces `UNSIGNED-PAYLOAD` when a request carries it.
+    pub content_sha256_header: &'static str,
+    pub query_layout: QueryLayout,
+}
+
+impl Dialect<'static> {
+    /// Google Cloud Storage: scope `YYYYMMDD/auto/storage/goog4_request`.
+    pub const GCS: Self = Self {
+        hmac_algorithm: HMAC_ALGORITHM,
+        params: &ParamNames {
+            algorithm: "X-Goog-Algorithm",
+            credential: "X-Goog-Credential",
+            date: "X-Goog-Date",
+            expires: "X-Goog-Expires",
+            signed_headers: "X-Goog-SignedHeaders",
+            security_token: "X-Goog-Security-Token",
+            signature: "X-Goog-Signature",
+        },
+        secret_prefix: "GOOG4",
+        region: "auto",
+        service: "storage",
+        terminator: "goog4_request",
+        content_sha256_header: "x-goog-content-sha256",
+        query_layout: QueryLayout::SortedPairs,
+    };
+}
+
+impl<'a> Dialect<'a> {
+    /// Amazon S3 (and MinIO, R2, Ceph): scope `YYYYMMDD/<region>/s3/aws4_request`.
+    pub const fn s3(region: &'a str) -> Self {
+        Self {
+            hmac_algorithm: AWS_HMAC_ALGORITHM,
+            params: &ParamNames {
+                algorithm: "X-Amz-Algorithm",
+                credential: "X-Amz-Credential",
+                date: "X-Amz-Date",
+                expires: "X-Amz-Expires",
+                signed_headers: "X-Amz-SignedHeaders",
+                security_token: "X-Amz-Security-Token",
+                signature: "X-Amz-Signature",
+            },
+            secret_prefix: "AWS4",
+            region,
+            service: "s3",
+            terminator: "aws4_request",
+            content_sha256_header: "x-amz-content-sha256",
+            query_layout: QueryLayout::OperationThenAuth,
+        }
+    }
+
+    /// `YYYYMMDD/region/service/terminator` for `date` (`YYYYMMDD`).
+    pub fn credential_scope(&self, date: &str) -> String {
+        format!(
+            "{date}/{}/{}/{}",
+            self.region, self.service, self.terminator
+        )
+    }
+}
+
+/// Who signs: the algorithm, the access id in the credential, and a session token if the
+/// credentials are temporary (S3's `X-Amz-Security-Token`).
 #[derive(Debug, Clone, Copy)]
-pub struct V4Request<'a> {
+pub struct Credential<'a> {
+    pub algorithm: &'a str,
+    pub access_id: &'a str,
+    pub security_token: Option<&'a str>,
+}
+
+/// A request placed on its host: everything the canonical request covers.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
     pub method: &'a str,
-    pub bucket: &'a str,
-    /// `None` signs the bucket itself (listing).
-    pub object: Option<&'a str>,
-    pub style: UrlStyle<'a>,
-    /// Headers the request must carry, besides `host` (added here).
+    /// What precedes the canonical URI in the URL: `scheme://authority`, plus (GCS) any path
+    /// of the endpoint that is not signed.
+    pub url_prefix: String,
+    /// `CANONICAL_URI`: the encoded path, as signed and as sent.
+    pub canonical_uri: String,
+    /// The `host` header value, unless `headers` has one.
+    pub host: String,
+    /// Headers the request must carry.
     pub headers: &'a [(&'a str, &'a str)],
-    /// Extra query parameters (e.g. `response-content-disposition`).
+    /// Query parameters of the operation (e.g. `response-content-disposition`), decoded.
     pub query: &'a [(&'a str, &'a str)],
-    /// The request time (`X-Goog-Date`).
+    /// The request time (`X-…-Date`).
     pub timestamp: OffsetDateTime,
-    /// Lifetime in seconds (`X-Goog-Expires`); Google accepts at most seven days.
+    /// Lifetime in seconds (`X-…-Expires`).
     pub expires_in: u32,
 }
 
@@ -56,15 +163,25 @@ pub struct Prepared {
     pub canonical_request: String,
     pub string_to_sign: String,
     url_without_signature: String,
+    signature_param: &'static str,
 }
 
 impl Prepared {
-    /// The URL, with `signature` (lower-case hex) as `X-Goog-Signature`.
+    /// The URL, with `signature_hex` (lower-case hex) as `X-…-Signature`, last.
     pub fn signed_url(&self, signature_hex: &str) -> SignedUrl {
         SignedUrl::new(format!(
-            "{}&X-Goog-Signature={signature_hex}",
-            self.url_without_signature
+            "{}&{}={signature_hex}",
+            self.url_without_signature, self.signature_param
         ))
+    }
+
+    /// `YYYYMMDD`: the day whose derived key signs this request (the string to sign's
+    /// second line starts with it).
+    pub fn date(&self) -> &str {
+        self.string_to_sign
+            .split('\n')
+            .nth(1)
+            .map_or("", |timestamp| timestamp.get(..8).unwrap_or_default())
     }
 }
 
@@ -82,18 +199,13 @@ pub fn request_timestamp(at: OffsetDateTime) -> String {
     )
 }
 
-/// The location of the credential scope that Google's client libraries sign: any bucket.
-pub const DEFAULT_LOCATION: &str = "auto";
-
 /// `YYYYMMDD/auto/storage/goog4_request`
 pub fn credential_scope(at: OffsetDateTime) -> String {
-    scope_of(&request_timestamp(at), DEFAULT_LOCATION)
+    Dialect::GCS.credential_scope(&request_timestamp(at)[..8])
 }
 
-/// `YYYYMMDD/LOCATION/storage/goog4_request`
-fn scope_of(timestamp: &str, location: &str) -> String {
-    format!("{}/{location}/storage/goog4_request", &timestamp[..8])
-}
+/// The location of the credential scope that Google's client libraries sign: any bucket.
+pub const DEFAULT_LOCATION: &str = "auto";
 
 /// Whether `location` can stand in a credential scope: `auto`, or a region such as
 /// `us-east1` or `europe-west3` (lower-case letters, digits and `-`).
@@ -105,8 +217,166 @@ pub fn is_location(location: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// Canonicalises `request` for `algorithm`, signed by `access_id` (the service account's
-/// e-mail, or the HMAC key's access id), in the `auto` location.
+/// Canonicalises `target` in `dialect` for `credential`: the canonical request, the string to
+/// sign and the URL that only lacks its signature.
+pub fn prepare_target(
+    dialect: &Dialect<'_>,
+    credential: &Credential<'_>,
+    target: &Target<'_>,
+) -> Prepared {
+    let timestamp = request_timestamp(target.timestamp);
+    let scope = dialect.credential_scope(&timestamp[..8]);
+
+    let mut headers: Vec<(&str, &str)> = target.headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+    {
+        headers.push(("host", &target.host));
+    }
+    let headers = canonical_headers(&headers);
+    let signed_headers = headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+
+    let names = dialect.params;
+    let credential_value = format!("{}/{scope}", credential.access_id);
+    let expires = target.expires_in.to_string();
+    let mut auth = vec![
+        encode_pair(names.algorithm, credential.algorithm),
+        encode_pair(names.credential, &credential_value),
+        encode_pair(names.date, &timestamp),
+        encode_pair(names.expires, &expires),
+        encode_pair(names.signed_headers, &signed_headers),
+    ];
+    if let Some(token) = credential.security_token {
+        auth.push(encode_pair(names.security_token, token));
+    }
+    let operation: Vec<(String, String)> = target
+        .query
+        .iter()
+        .map(|(name, value)| encode_pair(name, value))
+        .collect();
+    let (canonical_query, url_query) =
+        canonical_query_string(dialect.query_layout, operation, auth);
+
+    // CANONICAL_HEADERS: `name:value\n` each.
+    let mut canonical_header_lines = String::new();
+    for (name, value) in &headers {
+        let _ = writeln!(canonical_header_lines, "{name}:{value}");
+    }
+    // PAYLOAD: the signed body hash if the request carries one, else unsigned (botocore's
+    // `S3SigV4QueryAuth.payload`, Google's `_signing.generate_signed_url_v4`).
+    let payload = headers
+        .iter()
+        .find(|(name, _)| name == dialect.content_sha256_header)
+        .map_or("UNSIGNED-PAYLOAD", |(_, value)| value.as_str());
+
+    let canonical_request = [
+        target.method,
+        &target.canonical_uri,
+        &canonical_query,
+        &canonical_header_lines,
+        &signed_headers,
+        payload,
+    ]
+    .join("\n");
+    let string_to_sign =
+        string_to_sign(credential.algorithm, &timestamp, &scope, &canonical_request);
+    Prepared {
+        canonical_request,
+        string_to_sign,
+        url_without_signature: format!("{}{}?{url_query}", target.url_prefix, target.canonical_uri),
+        signature_param: names.signature,
+    }
+}
+
+/// `StringToSign = ALGORITHM \n TIMESTAMP \n SCOPE \n HEX(SHA256(CanonicalRequest))`
+pub fn string_to_sign(
+    algorithm: &str,
+    timestamp: &str,
+    scope: &str,
+    canonical_request: &str,
+) -> String {
+    [
+        algorithm,
+        timestamp,
+        scope,
+        &hex::encode(digest(&SHA256, canonical_request.as_bytes())),
+    ]
+    .join("\n")
+}
+
+/// Both parts of a query parameter encoded with the unreserved set (`A-Z a-z 0-9 - . _ ~`):
+/// Google's `_quote_param` and botocore's `percent_encode` (`safe='-_.~'`) agree.
+fn encode_pair(name: &str, value: &str) -> (String, String) {
+    (encode_query_component(name), encode_query_component(value))
+}
+
+/// `CANONICAL_QUERY_STRING` for `layout`, and the query the URL carries (before the signature).
+fn canonical_query_string(
+    layout: QueryLayout,
+    operation: Vec<(String, String)>,
+    auth: Vec<(String, String)>,
+) -> (String, String) {
+    let join = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+    };
+    match layout {
+        QueryLayout::SortedPairs => {
+            let mut pairs = join(&operation);
+            pairs.extend(join(&auth));
+            pairs.sort();
+            let query = pairs.join("&");
+            (query.clone(), query)
+        }
+        QueryLayout::OperationThenAuth => {
+            let mut url = join(&operation);
+            url.extend(join(&auth));
+            let mut sorted = operation;
+            sorted.extend(auth);
+            sorted.sort();
+            (join(&sorted).join("&"), url.join("&"))
+        }
+    }
+}
+
+/// Where a GCS URL points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlStyle<'a> {
+    /// `{endpoint}/{bucket}/{object}`; `endpoint` is `scheme://host[:port]`.
+    Path { endpoint: &'a str },
+    /// `{scheme}://{bucket}.{host[:port]}/{object}`.
+    VirtualHosted { endpoint: &'a str },
+    /// `{scheme}://{hostname}/{object}`: a domain (CNAME or load balancer) bound to the bucket.
+    BucketBound { scheme: &'a str, hostname: &'a str },
+}
+
+/// Everything a GCS V4 signature covers. Plain strings, as in `v2::V2Request`.
+#[derive(Debug, Clone, Copy)]
+pub struct V4Request<'a> {
+    pub method: &'a str,
+    pub bucket: &'a str,
+    /// `None` signs the bucket itself (listing).
+    pub object: Option<&'a str>,
+    pub style: UrlStyle<'a>,
+    /// Headers the request must carry, besides `host` (added here).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Extra query parameters (e.g. `response-content-disposition`).
+    pub query: &'a [(&'a str, &'a str)],
+    /// The request time (`X-Goog-Date`).
+    pub timestamp: OffsetDateTime,
+    /// Lifetime in seconds (`X-Goog-Expires`); Google accepts at most seven days.
+    pub expires_in: u32,
+}
+
+/// Canonicalises a GCS `request` for `algorithm`, signed by `access_id` (the service
+/// account's e-mail, or the HMAC key's access id), in the `auto` location.
 pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Prepared {
     prepare_in(request, algorithm, access_id, DEFAULT_LOCATION)
 }
@@ -119,81 +389,28 @@ pub fn prepare_in(
     access_id: &str,
     location: &str,
 ) -> Prepared {
-    let timestamp = request_timestamp(request.timestamp);
-    let scope = scope_of(&timestamp, location);
-    let (base, host, resource) = locate(request);
-
-    let mut headers: Vec<(&str, &str)> = request.headers.to_vec();
-    if !headers
-        .iter()
-        .any(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
-    {
-        headers.push(("host", &host));
-    }
-    let headers = canonical_headers(&headers);
-    let signed_headers = headers
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-
-    // CANONICAL_QUERY_STRING: every `name=value`, each part encoded, sorted as whole strings
-    // (as Google's Python client sorts them).
-    let credential = format!("{access_id}/{scope}");
-    let expires = request.expires_in.to_string();
-    let mut query: Vec<(&str, &str)> = request.query.to_vec();
-    query.extend([
-        ("X-Goog-Algorithm", algorithm),
-        ("X-Goog-Credential", &credential),
-        ("X-Goog-Date", &timestamp),
-        ("X-Goog-Expires", &expires),
-        ("X-Goog-SignedHeaders", &signed_headers),
-    ]);
-    let mut pairs: Vec<String> = query
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                encode_query_component(name),
-                encode_query_component(value)
-            )
-        })
-        .collect();
-    pairs.sort();
-    let canonical_query = pairs.join("&");
-
-    // CANONICAL_HEADERS: `name:value\n` each.
-    let mut canonical_header_lines = String::new();
-    for (name, value) in &headers {
-        let _ = writeln!(canonical_header_lines, "{name}:{value}");
-    }
-    // PAYLOAD: the signed body hash if the request carries one, else unsigned.
-    let payload = headers
-        .iter()
-        .find(|(name, _)| name == "x-goog-content-sha256")
-        .map_or("UNSIGNED-PAYLOAD", |(_, value)| value.as_str());
-
-    let canonical_request = [
-        request.method,
-        &resource,
-        &canonical_query,
-        &canonical_header_lines,
-        &signed_headers,
-        payload,
-    ]
-    .join("\n");
-    let string_to_sign = [
-        algorithm,
-        &timestamp,
-        &scope,
-        &hex::encode(digest(&SHA256, canonical_request.as_bytes())),
-    ]
-    .join("\n");
-    Prepared {
-        canonical_request,
-        string_to_sign,
-        url_without_signature: format!("{base}{resource}?{canonical_query}"),
-    }
+    let (url_prefix, host, canonical_uri) = locate(request);
+    prepare_target(
+        &Dialect {
+            region: location,
+            ..Dialect::GCS
+        },
+        &Credential {
+            algorithm,
+            access_id,
+            security_token: None,
+        },
+        &Target {
+            method: request.method,
+            url_prefix,
+            canonical_uri,
+            host,
+            headers: request.headers,
+            query: request.query,
+            timestamp: request.timestamp,
+            expires_in: request.expires_in,
+        },
+    )
 }
 
 /// Signs with the service account's RSA key (GOOG4-RSA-SHA256). For HMAC keys see
@@ -269,6 +486,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn locations_are_auto_or_region_names() {
+        for good in ["auto", "us-east1", "europe-west3", "us"] {
+            assert!(is_location(good), "{good}");
+        }
+        for bad in ["", "US-EAST1", "us/east", "a b", "us_east1"] {
+            assert!(!is_location(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn host_drops_the_port() {
         assert_eq!(host_of("localhost:8080"), "localhost");
         assert_eq!(host_of("Storage.GoogleAPIs.com"), "storage.googleapis.com");
@@ -281,15 +508,5 @@ mod tests {
         let at = time::macros::datetime!(2019-02-01 09:00:00 UTC);
         assert_eq!(request_timestamp(at), "20190201T090000Z");
         assert_eq!(credential_scope(at), "20190201/auto/storage/goog4_request");
-    }
-
-    #[test]
-    fn locations_are_auto_or_region_names() {
-        for good in ["auto", "us-east1", "europe-west3", "us"] {
-            assert!(is_location(good), "{good}");
-        }
-        for bad in ["", "US-EAST1", "us/east", "a b", "us_east1"] {
-            assert!(!is_location(bad), "{bad}");
-        }
     }
 }

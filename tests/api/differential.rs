@@ -1,13 +1,16 @@
 //! Differential test: every URL the running service issues must be the URL Google's Python
 //! client builds for the same key, object, method, headers and `Expires`.
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
+
+#[path = "../support/corpus.rs"]
+mod corpus;
+#[path = "../support/oracle.rs"]
+mod oracle;
+
+use corpus::Rng;
 
 use crate::helpers::{BUCKET, TestApp, conformance_key_path, query_pairs, temp_file};
 use crate::policy::spawn_without_open_mode;
@@ -16,46 +19,11 @@ const CASES: usize = 1200;
 const ENDPOINT: &str = "https://storage.googleapis.com";
 const ACTIONS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "RESUMABLE"];
 
-/// The Python that has `google-cloud-storage` installed: `STORAGE_SIGNER_ORACLE_PYTHON`, or the
-/// virtualenv `scripts/test` creates. Missing is a failure, not a skip.
-pub fn oracle_python() -> PathBuf {
-    let python = std::env::var_os("STORAGE_SIGNER_ORACLE_PYTHON").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-        PathBuf::from,
-    );
-    assert!(
-        python.exists(),
-        "Google's Python client is needed for the differential test: run `scripts/test`, which \
-         creates .venv with tests/oracle/requirements.txt, or set STORAGE_SIGNER_ORACLE_PYTHON \
-         (looked for {})",
-        python.display()
-    );
-    python
-}
+pub use oracle::oracle_python;
 
-/// Runs the Python oracle (`tests/oracle/google_signer.py`) on `job` and returns its answer.
+/// Runs Google's client (`tests/oracle/google_signer.py`) on `job` and returns its answer.
 pub fn run_oracle(job: &Value) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/google_signer.py");
-    let mut child = Command::new(oracle_python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Python oracle");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    oracle::run_oracle("google_signer.py", job)
 }
 
 /// Google's client's URLs for `cases`, signed with the conformance key.
@@ -75,66 +43,6 @@ pub fn google_urls(cases: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// `SplitMix64`: a small deterministic generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-/// Character pools for object names: what users actually upload.
-const POOLS: &[&str] = &[
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-    "-_.~",
-    " !#$&'()*+,;=:@[]?%\"<>\\^`{|}",
-    "привітсвЁёЖжЩщ",
-    "日本語中文字한국어",
-    "😀🎉👍🏽🇺🇦🧪",
-    "e\u{301}a\u{308}o\u{303}\u{20dd}",
-    "ÀéîõüßØæ",
-];
-
-fn segment(rng: &mut Rng) -> String {
-    loop {
-        let len = 1 + rng.below(12);
-        let text: String = (0..len)
-            .map(|_| {
-                let pool: Vec<char> = POOLS[rng.below(POOLS.len())].chars().collect();
-                pool[rng.below(pool.len())]
-            })
-            .collect();
-        // `.` and `..` segments are refused by the API (tested elsewhere).
-        if text != "." && text != ".." {
-            return text;
-        }
-    }
-}
-
-fn path(rng: &mut Rng, max_segments: usize) -> String {
-    (0..=rng.below(max_segments))
-        .map(|_| segment(rng))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 fn generate(count: usize, version: &str, seed: u64) -> Vec<Value> {
     let mut rng = Rng(seed);
     (0..count)
@@ -143,11 +51,11 @@ fn generate(count: usize, version: &str, seed: u64) -> Vec<Value> {
             let mut secret = json!({
                 "action": action,
                 "bucket": BUCKET,
-                "resource_id": path(&mut rng, 3),
+                "resource_id": corpus::object_name(&mut rng, 3),
                 "version": version,
             });
             if rng.chance(60) {
-                secret["resource_name"] = json!(path(&mut rng, 2));
+                secret["resource_name"] = json!(corpus::object_name(&mut rng, 2));
             }
             if rng.chance(50) {
                 secret["content_type"] = json!(rng.pick(&[
@@ -261,21 +169,7 @@ async fn v2_urls_match_google_python_client_for_generated_requests() {
     let (app, _clients) = spawn_permissive();
     let requests = generate(CASES, "v2", 0x5EED_2026);
     let mismatches = compare_with_google(&app, &requests).await;
-    eprintln!(
-        "differential V2: {CASES} requests, {} mismatches",
-        mismatches.len()
-    );
-    assert!(
-        mismatches.is_empty(),
-        "{} of {CASES} V2 URLs differ from Google's client; first ones:\n{}",
-        mismatches.len(),
-        mismatches
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    oracle::assert_no_mismatches("V2 URLs differ from Google's client", CASES, &mismatches);
 }
 
 #[tokio::test]
@@ -283,19 +177,5 @@ async fn v4_urls_match_google_python_client_for_generated_requests() {
     let (app, _clients) = spawn_permissive();
     let requests = generate(CASES, "v4", 0x5EED_0004);
     let mismatches = compare_with_google(&app, &requests).await;
-    eprintln!(
-        "differential V4: {CASES} requests, {} mismatches",
-        mismatches.len()
-    );
-    assert!(
-        mismatches.is_empty(),
-        "{} of {CASES} V4 URLs differ from Google's client; first ones:\n{}",
-        mismatches.len(),
-        mismatches
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    oracle::assert_no_mismatches("V4 URLs differ from Google's client", CASES, &mismatches);
 }
