@@ -126,6 +126,7 @@ fn sign(args: &SignArgs) -> Result<String, String> {
             if_generation_match: None,
             content_length_range: None,
             lifetime,
+            extras: crate::issuing::UrlExtras::default(),
         };
         let issued = signer
             .issue_url(&grant, now)
@@ -134,7 +135,7 @@ fn sign(args: &SignArgs) -> Result<String, String> {
         let headers: serde_json::Map<String, serde_json::Value> = issued
             .headers
             .iter()
-            .map(|(name, value)| ((*name).to_owned(), json!(value)))
+            .map(|(name, value)| (name.clone(), json!(value)))
             .collect();
         documents.push(json!({
             "object": target,

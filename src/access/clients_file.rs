@@ -13,18 +13,29 @@
 //! require_no_overwrite = true                          # uploads may only create
 //! ```
 //!
-//! Unknown fields are errors, so a typo cannot silently widen or drop a rule.
+//! With `[[issuers]]` (see `issuers_file`), a client may take the tokens of end users
+//! (`end_users`), and its rules may use templates (`/media/users/{sub}/**`) and claim
+//! conditions (`claims = { groups = "editors" }`). Unknown fields are errors, so a typo cannot
+//! silently widen or drop a rule.
 
 use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::{ANONYMOUS, Client, ResourcePattern, Rule, media_type};
-use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
+use super::issuers_file::{self, EndUsersEntry, IssuerEntry};
+use super::{
+    ANONYMOUS, ClaimCondition, ClaimPath, Client, ENV_ISSUER_ID, Expected, IssuerConfig,
+    ResourcePattern, Rule, UPLOAD_HEADERS, media_type,
+};
+use crate::domain::{
+    Action, ContentType, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS, is_metadata_name,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileEntry {
+    #[serde(default)]
+    issuers: Vec<IssuerEntry>,
     #[serde(default)]
     clients: Vec<ClientEntry>,
 }
@@ -35,6 +46,8 @@ struct ClientEntry {
     id: String,
     api_key_sha256: Option<String>,
     jwt_subject: Option<String>,
+    jwt_issuer: Option<String>,
+    end_users: Option<EndUsersEntry>,
     max_ttl: Option<u32>,
     #[serde(default)]
     allow: Vec<RuleEntry>,
@@ -49,19 +62,39 @@ struct RuleEntry {
     max_size: Option<u64>,
     #[serde(default)]
     require_no_overwrite: bool,
+    claims: Option<toml::Table>,
+    response_content_types: Option<Vec<String>>,
+    response_dispositions: Option<Vec<String>>,
+    metadata: Option<Vec<String>>,
+    upload_headers: Option<Vec<String>>,
 }
 
-/// Parses and checks a clients file. `default_ttl` is the `max_ttl` of clients that set none.
+/// What a clients file says: the identity providers and the clients.
+#[derive(Debug, Clone)]
+pub struct ClientsFile {
+    pub issuers: Vec<IssuerConfig>,
+    pub clients: Vec<Client>,
+}
+
+/// Parses and checks a clients file. `default_ttl` is the `max_ttl` of clients that set none;
+/// `other_issuers` are the ids of issuers configured outside the file (`JWT_ISSUER`: "default").
 /// The error is one line: where in the file, and what is wrong.
-pub fn parse(text: &str, default_ttl: u32) -> Result<Vec<Client>, String> {
+pub fn parse(text: &str, default_ttl: u32, other_issuers: &[&str]) -> Result<ClientsFile, String> {
     let file: FileEntry = toml::from_str(text).map_err(|error| toml_error(text, &error))?;
+    let issuers = issuers(file.issuers, other_issuers)?;
+    let issuer_ids: Vec<&str> = issuers
+        .iter()
+        .map(|i| i.id.as_str())
+        .chain(other_issuers.iter().copied())
+        .collect();
     let mut ids = HashSet::new();
     let mut key_hashes = HashSet::new();
     let mut subjects = HashSet::new();
     let mut clients = Vec::with_capacity(file.clients.len());
     for (index, entry) in file.clients.into_iter().enumerate() {
         let at = format!("clients[{index}] ({:?})", entry.id);
-        let client = client(entry, default_ttl).map_err(|problem| format!("{at}: {problem}"))?;
+        let client = client(entry, default_ttl, &issuer_ids)
+            .map_err(|problem| format!("{at}: {problem}"))?;
         if !ids.insert(client.id.clone()) {
             return Err(format!("{at}: the id is used by another client"));
         }
@@ -71,16 +104,39 @@ pub fn parse(text: &str, default_ttl: u32) -> Result<Vec<Client>, String> {
             return Err(format!("{at}: api_key_sha256 is used by another client"));
         }
         if let Some(subject) = &client.jwt_subject
-            && !subjects.insert(subject.clone())
+            && !subjects.insert((client.jwt_issuer.clone(), subject.clone()))
         {
             return Err(format!("{at}: jwt_subject is used by another client"));
         }
         clients.push(client);
     }
-    Ok(clients)
+    Ok(ClientsFile { issuers, clients })
 }
 
-fn client(entry: ClientEntry, default_ttl: u32) -> Result<Client, String> {
+fn issuers(entries: Vec<IssuerEntry>, other_issuers: &[&str]) -> Result<Vec<IssuerConfig>, String> {
+    let mut issuers: Vec<IssuerConfig> = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let issuer = issuers_file::issuer(entry)
+            .map_err(|problem| format!("issuers[{index}]: {problem}"))?;
+        let at = format!("issuers[{index}] ({:?})", issuer.id);
+        if issuer.id == ENV_ISSUER_ID || other_issuers.contains(&issuer.id.as_str()) {
+            return Err(format!(
+                "{at}: the id {:?} is taken by the issuer of JWT_ISSUER",
+                issuer.id
+            ));
+        }
+        if issuers.iter().any(|i| i.id == issuer.id) {
+            return Err(format!("{at}: the id is used by another issuer"));
+        }
+        if issuers.iter().any(|i| i.issuer == issuer.issuer) {
+            return Err(format!("{at}: the issuer is configured twice"));
+        }
+        issuers.push(issuer);
+    }
+    Ok(issuers)
+}
+
+fn client(entry: ClientEntry, default_ttl: u32, issuer_ids: &[&str]) -> Result<Client, String> {
     let valid_id = !entry.id.is_empty()
         && entry.id.len() <= 64
         && entry
@@ -100,14 +156,43 @@ fn client(entry: ClientEntry, default_ttl: u32) -> Result<Client, String> {
     {
         return Err("jwt_subject must not be empty".into());
     }
-    let has_credential = api_key_sha256.is_some() || entry.jwt_subject.is_some();
-    if entry.id == ANONYMOUS && has_credential {
+    let end_users = entry.end_users.map(issuers_file::end_users).transpose()?;
+    let credentials = [
+        api_key_sha256.is_some(),
+        entry.jwt_subject.is_some(),
+        end_users.is_some(),
+    ]
+    .iter()
+    .filter(|given| **given)
+    .count();
+    if entry.id == ANONYMOUS && credentials > 0 {
         return Err(format!(
-            "the {ANONYMOUS:?} client is for callers without credentials: it takes no api_key_sha256 or jwt_subject"
+            "the {ANONYMOUS:?} client is for callers without credentials: it takes no api_key_sha256, jwt_subject or end_users"
         ));
     }
-    if entry.id != ANONYMOUS && !has_credential {
-        return Err("needs api_key_sha256 or jwt_subject (or the id \"anonymous\")".into());
+    if entry.id != ANONYMOUS && credentials != 1 {
+        return Err(
+            "needs one of api_key_sha256, jwt_subject or end_users (or the id \"anonymous\")"
+                .into(),
+        );
+    }
+    if entry.jwt_issuer.is_some() && entry.jwt_subject.is_none() {
+        return Err("jwt_issuer goes with jwt_subject".into());
+    }
+    let known_issuer = |id: &str, field: &str| {
+        if issuer_ids.contains(&id) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{field}: {id:?} is not the id of an [[issuers]] entry"
+            ))
+        }
+    };
+    if let Some(id) = &entry.jwt_issuer {
+        known_issuer(id, "jwt_issuer")?;
+    }
+    if let Some(mapping) = &end_users {
+        known_issuer(&mapping.issuer, "end_users.issuer")?;
     }
     let max_ttl = entry.max_ttl.unwrap_or(default_ttl);
     if !(1..=MAX_URL_LIFETIME_SECS).contains(&max_ttl) {
@@ -120,19 +205,22 @@ fn client(entry: ClientEntry, default_ttl: u32) -> Result<Client, String> {
         .into_iter()
         .enumerate()
         .map(|(index, rule_entry)| {
-            rule(rule_entry).map_err(|problem| format!("allow[{index}].{problem}"))
+            rule(rule_entry, end_users.is_some())
+                .map_err(|problem| format!("allow[{index}].{problem}"))
         })
         .collect::<Result<_, _>>()?;
     Ok(Client {
         id: entry.id,
         api_key_sha256,
         jwt_subject: entry.jwt_subject,
+        jwt_issuer: entry.jwt_issuer,
+        end_users,
         max_ttl,
         allow,
     })
 }
 
-fn rule(entry: RuleEntry) -> Result<Rule, String> {
+fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String> {
     if entry.methods.is_empty() {
         return Err("methods: list at least one method".into());
     }
@@ -141,6 +229,7 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
         .iter()
         .map(|m| Action::parse_method(m).map_err(|v| format!("methods: {m:?} {}", v.description)))
         .collect::<Result<Vec<_>, _>>()?;
+    let options = RuleOptions::read(&entry, &methods)?;
     if entry.resources.is_empty() {
         return Err("resources: list at least one pattern".into());
     }
@@ -149,24 +238,29 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
         .iter()
         .map(|p| ResourcePattern::parse(p).map_err(|problem| format!("resources: {problem}")))
         .collect::<Result<Vec<_>, _>>()?;
+    if !for_end_users && resources.iter().any(ResourcePattern::has_templates) {
+        return Err(
+            "resources: templates ({sub}, {claims.<name>}) need a client with end_users".into(),
+        );
+    }
     let content_types = entry
         .content_types
-        .map(|types| {
-            if types.is_empty() {
-                return Err(
-                    "content_types: leave it out to allow any, or list at least one".into(),
-                );
-            }
-            types
-                .iter()
-                .map(|t| {
-                    ContentType::parse(t)
-                        .map(|_| media_type(t))
-                        .map_err(|v| format!("content_types: {t:?} {}", v.description))
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .map(|types| media_types("content_types", &types))
         .transpose()?;
+    if let Some(types) = &content_types
+        && types.is_empty()
+    {
+        return Err("content_types: leave it out to allow any, or list at least one".into());
+    }
+    let claims = entry
+        .claims
+        .as_ref()
+        .map(claim_conditions)
+        .transpose()?
+        .unwrap_or_default();
+    if !claims.is_empty() && !for_end_users {
+        return Err("claims: conditions on claims need a client with end_users".into());
+    }
     if let Some(max_size) = entry.max_size
         && max_size > MAX_OBJECT_SIZE
     {
@@ -185,7 +279,143 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
         content_types,
         max_size: entry.max_size,
         require_no_overwrite: entry.require_no_overwrite,
+        claims,
+        response_content_types: options.response_content_types,
+        response_dispositions: options.response_dispositions,
+        metadata: options.metadata,
+        upload_headers: options.upload_headers,
     })
+}
+
+/// What a rule lets URLs carry: download overrides and upload headers.
+struct RuleOptions {
+    response_content_types: Option<Vec<String>>,
+    response_dispositions: Option<Vec<String>>,
+    metadata: Option<Vec<String>>,
+    upload_headers: Vec<String>,
+}
+
+impl RuleOptions {
+    fn read(entry: &RuleEntry, methods: &[Action]) -> Result<Self, String> {
+        let response_content_types = entry
+            .response_content_types
+            .as_ref()
+            .map(|types| media_types("response_content_types", types))
+            .transpose()?;
+        let response_dispositions = entry
+            .response_dispositions
+            .as_ref()
+            .map(|kinds| tokens("response_dispositions", kinds, |_| true))
+            .transpose()?;
+        let downloads = methods
+            .iter()
+            .any(|m| matches!(m, Action::Get | Action::Head));
+        if !downloads && (response_content_types.is_some() || response_dispositions.is_some()) {
+            return Err(
+            "response_content_types and response_dispositions apply to downloads: list GET or HEAD"
+                .into(),
+        );
+        }
+        let metadata = entry
+            .metadata
+            .as_ref()
+            .map(|names| {
+                tokens("metadata", names, |name| {
+                    name == "*" || is_metadata_name(name)
+                })
+            })
+            .transpose()?;
+        let upload_headers = entry
+            .upload_headers
+            .as_ref()
+            .map(|names| {
+                tokens("upload_headers", names, |name| {
+                    UPLOAD_HEADERS.contains(&name)
+                })
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let url_uploads = methods
+            .iter()
+            .any(|m| matches!(m, Action::Put | Action::Resumable));
+        if !url_uploads && (metadata.is_some() || !upload_headers.is_empty()) {
+            return Err(
+                "metadata and upload_headers apply to uploads: list PUT or RESUMABLE".into(),
+            );
+        }
+        Ok(Self {
+            response_content_types,
+            response_dispositions,
+            metadata,
+            upload_headers,
+        })
+    }
+}
+
+/// Media types (`type/subtype` or `type/*`), lower case without parameters.
+fn media_types(field: &str, types: &[String]) -> Result<Vec<String>, String> {
+    types
+        .iter()
+        .map(|t| {
+            ContentType::parse(t)
+                .map(|_| media_type(t))
+                .map_err(|v| format!("{field}: {t:?} {}", v.description))
+        })
+        .collect()
+}
+
+/// Lower-case names that `valid` accepts, at least one.
+fn tokens(
+    field: &str,
+    names: &[String],
+    valid: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    if names.is_empty() {
+        return Err(format!(
+            "{field}: leave it out to allow none, or list at least one"
+        ));
+    }
+    names
+        .iter()
+        .map(|name| {
+            let lower = name.to_ascii_lowercase();
+            if valid(&lower) && !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_graphic()) {
+                Ok(lower)
+            } else {
+                Err(format!("{field}: {name:?} is not accepted here"))
+            }
+        })
+        .collect()
+}
+
+/// `claims = { groups = "editors", email_verified = true, "realm_access.roles" = ["a", "b"] }`
+fn claim_conditions(table: &toml::Table) -> Result<Vec<ClaimCondition>, String> {
+    table
+        .iter()
+        .map(|(name, value)| {
+            let claim = ClaimPath::parse(name).map_err(|problem| format!("claims: {problem}"))?;
+            let expected = |value: &toml::Value| match value {
+                toml::Value::String(text) => Ok(Expected::Text(text.clone())),
+                toml::Value::Boolean(flag) => Ok(Expected::Bool(*flag)),
+                toml::Value::Table(_) => Err(format!(
+                    "claims: {name:?} is a table; quote a dotted claim name, as \"realm_access.roles\" = \"uploader\""
+                )),
+                _ => Err(format!(
+                    "claims: {name:?} must be a string, true or false, or a list of them"
+                )),
+            };
+            let any_of = match value {
+                toml::Value::Array(items) if !items.is_empty() => {
+                    items.iter().map(expected).collect::<Result<Vec<_>, _>>()?
+                }
+                toml::Value::Array(_) => {
+                    return Err(format!("claims: {name:?} lists no value"));
+                }
+                one => vec![expected(one)?],
+            };
+            Ok(ClaimCondition { claim, any_of })
+        })
+        .collect()
 }
 
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], String> {
@@ -216,11 +446,13 @@ mod tests {
     const KEY_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
     fn parse_ok(text: &str) -> Vec<Client> {
-        parse(text, 600).unwrap_or_else(|e| panic!("{e}"))
+        parse(text, 600, &[ENV_ISSUER_ID])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .clients
     }
 
     fn parse_err(text: &str) -> String {
-        let error = parse(text, 600).unwrap_err();
+        let error = parse(text, 600, &[ENV_ISSUER_ID]).unwrap_err();
         assert!(!error.contains('\n'), "one line: {error}");
         error
     }
@@ -270,7 +502,7 @@ resources = ["/declarations/uploads/*/preview.jpg"]
 
     #[test]
     fn clients_need_a_credential_unless_anonymous() {
-        assert!(parse_err("[[clients]]\nid = \"a\"\n").contains("api_key_sha256 or jwt_subject"));
+        assert!(parse_err("[[clients]]\nid = \"a\"\n").contains("one of api_key_sha256"));
         parse_ok("[[clients]]\nid = \"anonymous\"\n");
         assert!(
             parse_err(&format!(

@@ -5,6 +5,7 @@
 
 mod error;
 mod form;
+pub mod idp;
 mod objects;
 mod resumable;
 mod verify;
@@ -57,8 +58,8 @@ impl DevStore {
 }
 
 /// The store's routes, with CORS for `cors_origins` (`*` for any), as a bucket's CORS
-/// configuration would allow them.
-pub fn router(store: Arc<DevStore>, cors_origins: &[String]) -> Router {
+/// configuration would allow them; with the stand-in identity provider under `/_idp/`.
+pub fn router(store: Arc<DevStore>, idp: Arc<idp::DevIdp>, cors_origins: &[String]) -> Router {
     let origins = if cors_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
@@ -86,7 +87,11 @@ pub fn router(store: Arc<DevStore>, cors_origins: &[String]) -> Router {
             HeaderName::from_static("x-goog-hash"),
         ])
         .max_age(Duration::from_secs(3600));
-    Router::new().fallback(handle).layer(cors).with_state(store)
+    Router::new()
+        .nest_service(idp::PATH, idp::router(idp))
+        .fallback(handle)
+        .layer(cors)
+        .with_state(store)
 }
 
 async fn handle(State(store): State<Arc<DevStore>>, request: Request) -> Response {

@@ -62,7 +62,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
     let secret = body.and_then(|JsonBody(body)| {
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
@@ -101,7 +101,7 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
     let secrets = body.and_then(|JsonBody(body)| {
         SecretRequest::batch_from_json(&body, &app.rules.known_buckets)
             .map(|items| {
@@ -220,7 +220,7 @@ pub struct SecretData {
     /// `v2` or `v4`.
     version: &'static str,
     /// The headers the request must send, exactly: pass them to `fetch` as they are.
-    headers: BTreeMap<&'static str, String>,
+    headers: BTreeMap<String, String>,
 }
 
 /// One secret of a batch: `data` when it was issued (`status` 201), `error` otherwise.
