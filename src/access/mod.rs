@@ -207,7 +207,7 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         allow: vec![Rule {
             methods: Action::AEL_ACTIONS.to_vec(),
             resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
-            response_content_types: Some(vec!["*".into()]),
+            response_content_types: Some(vec!["*/*".into()]),
             response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
             metadata: Some(vec!["*".into()]),
             upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),

@@ -172,6 +172,7 @@ impl Rule {
 fn media_type_listed(allowed: &[String], requested: &str, is_prefix: bool) -> bool {
     let media = media_type(requested);
     allowed.iter().any(|entry| match entry.strip_suffix('*') {
+        Some("*/") => true,
         Some(type_prefix) => media.starts_with(type_prefix),
         None => !is_prefix && *entry == media,
     })

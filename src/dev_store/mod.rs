@@ -83,6 +83,8 @@ pub fn router(store: Arc<DevStore>, idp: Arc<idp::DevIdp>, cors_origins: &[Strin
             header::ETAG,
             header::LOCATION,
             header::CONTENT_RANGE,
+            header::CONTENT_DISPOSITION,
+            header::CACHE_CONTROL,
             HeaderName::from_static("x-goog-generation"),
             HeaderName::from_static("x-goog-hash"),
         ])
@@ -138,6 +140,7 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
             &bucket,
             &name,
             &headers,
+            raw_query.as_deref(),
             request.method() == Method::HEAD,
         ),
         Method::PUT => {
@@ -274,6 +277,8 @@ fn new_object(
         content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
         generation: 0,
         metadata,
+        cache_control: header_value(headers, "cache-control"),
+        content_disposition: header_value(headers, "content-disposition"),
         updated: now.unix_timestamp(),
     }
 }
@@ -296,7 +301,30 @@ fn object_headers(object: &Object) -> Vec<(HeaderName, String)> {
             headers.push((name, value.clone()));
         }
     }
+    if let Some(value) = &object.cache_control {
+        headers.push((header::CACHE_CONTROL, value.clone()));
+    }
+    if let Some(value) = &object.content_disposition {
+        headers.push((header::CONTENT_DISPOSITION, value.clone()));
+    }
     headers
+}
+
+/// `response-content-type` and `response-content-disposition` of a read: they replace the
+/// stored headers in the response, as GCS does.
+fn response_overrides(raw_query: Option<&str>) -> Vec<(HeaderName, String)> {
+    query_pairs(raw_query)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let header = match percent_decode(&name).as_str() {
+                "response-content-type" => header::CONTENT_TYPE,
+                "response-content-disposition" => header::CONTENT_DISPOSITION,
+                _ => return None,
+            };
+            // V2 URLs form-encode the value (a space is `+`), V4 URLs percent-encode it.
+            Some((header, percent_decode(&value.replace('+', "%20"))))
+        })
+        .collect()
 }
 
 fn stored_response(status: StatusCode, object: &Object) -> Response {
@@ -314,6 +342,7 @@ fn read(
     bucket: &str,
     name: &str,
     headers: &HeaderMap,
+    raw_query: Option<&str>,
     head: bool,
 ) -> Result<Response, StoreError> {
     let object = store
@@ -349,7 +378,10 @@ fn read(
             response_headers.insert(header::CONTENT_RANGE, value);
         }
     }
-    for (name, value) in object_headers(&object) {
+    for (name, value) in object_headers(&object)
+        .into_iter()
+        .chain(response_overrides(raw_query))
+    {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response_headers.insert(name, value);
         }

@@ -224,7 +224,7 @@ fn dev_demo_client(default_ttl: u32) -> Client {
                 Action::Delete,
             ],
             resources: vec![ResourcePattern::parse("/*/users/{sub}/**").expect("valid pattern")],
-            response_content_types: Some(vec!["*".into()]),
+            response_content_types: Some(vec!["*/*".into()]),
             response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
             metadata: Some(vec!["*".into()]),
             upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),
