@@ -21,5 +21,6 @@ mod shutdown;
 mod sign_cli;
 mod upload_policies;
 mod uploads;
+mod url_options;
 mod v4;
 mod validation;
