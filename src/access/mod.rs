@@ -140,11 +140,13 @@ impl Denial {
         match self {
             Denial::Method(_) => 0,
             Denial::Claims { .. } => 1,
-            Denial::Path { .. } | Denial::Template(_) => 2,
+            Denial::Path { .. } => 2,
+            // More telling than a path that did not match: the rule could have applied.
+            Denial::Template(_) => 3,
             Denial::ContentTypeRequired { .. }
             | Denial::ContentType { .. }
-            | Denial::Option { .. } => 3,
-            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 4,
+            | Denial::Option { .. } => 4,
+            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 5,
         }
     }
 }

@@ -82,6 +82,14 @@ impl ResourcePattern {
         })
     }
 
+    /// The literal text the pattern starts with (`/b/users/` of `/b/users/{sub}/**`).
+    pub fn literal_prefix(&self) -> &str {
+        match self.tokens.first() {
+            Some(Token::Literal(text)) => text,
+            _ => "",
+        }
+    }
+
     /// Whether it has `{...}` templates (only clients of end users may use them).
     pub fn has_templates(&self) -> bool {
         self.tokens.iter().any(|t| matches!(t, Token::Claim(_)))

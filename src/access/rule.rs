@@ -70,14 +70,17 @@ impl Rule {
     }
 
     /// One pattern, its templates filled in for the end user, must match. A template that
-    /// cannot be filled in is reported when no pattern matched.
+    /// cannot be filled in is reported when no pattern matched and the path is one the pattern
+    /// aims at (it starts with the pattern's literal beginning): then the claim is the reason.
     fn check_path(&self, access: &Access<'_>) -> Result<(), Denial> {
         let mut problem: Option<TemplateProblem> = None;
         for pattern in &self.resources {
             let resolved = match pattern.resolve(access.end_user) {
                 Ok(resolved) => resolved,
                 Err(failed) => {
-                    problem.get_or_insert(failed);
+                    if access.path.starts_with(pattern.literal_prefix()) {
+                        problem.get_or_insert(failed);
+                    }
                     continue;
                 }
             };

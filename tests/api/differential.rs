@@ -212,9 +212,8 @@ fn with_options(mut requests: Vec<Value>, version: &str, seed: u64) -> Vec<Value
                     let mut metadata = serde_json::Map::new();
                     for _ in 0..=rng.below(3) {
                         let name = rng.pick(&["owner", "source-app", "user_id", "x"]);
-                        let value = rng.pick(&[
-                            "user 42", "a,b", "x=y;z", "\"quoted\"", "tab-free", "50%",
-                        ]);
+                        let value =
+                            rng.pick(&["user 42", "a,b", "x=y;z", "\"quoted\"", "tab-free", "50%"]);
                         metadata.insert(name.to_owned(), json!(value));
                     }
                     secret["metadata"] = Value::Object(metadata);
@@ -227,10 +226,8 @@ fn with_options(mut requests: Vec<Value>, version: &str, seed: u64) -> Vec<Value
                     ]));
                 }
                 if version == "v4" && rng.chance(50) {
-                    secret["content_disposition"] = json!(rng.pick(&[
-                        "attachment; filename=\"report.pdf\"",
-                        "inline",
-                    ]));
+                    secret["content_disposition"] =
+                        json!(rng.pick(&["attachment; filename=\"report.pdf\"", "inline",]));
                 }
             }
             _ => {}
@@ -383,10 +380,15 @@ async fn urls_with_response_overrides_and_upload_headers_match_google_python_cli
         let with_any = requests
             .iter()
             .filter(|r| {
-                ["response_content_disposition", "response_content_type", "metadata",
-                 "cache_control", "content_disposition"]
-                    .iter()
-                    .any(|field| !r["secret"][field].is_null())
+                [
+                    "response_content_disposition",
+                    "response_content_type",
+                    "metadata",
+                    "cache_control",
+                    "content_disposition",
+                ]
+                .iter()
+                .any(|field| !r["secret"][field].is_null())
             })
             .count();
         let mismatches = compare_with_google(&app, &requests).await;
@@ -400,6 +402,11 @@ async fn urls_with_response_overrides_and_upload_headers_match_google_python_cli
         report.is_empty(),
         "{} URLs with options differ from Google's client; first ones:\n{}",
         report.len(),
-        report.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+        report
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

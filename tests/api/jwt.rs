@@ -18,20 +18,20 @@ const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 const AUDIENCE: &str = "storage-signer";
 const SUBJECT: &str = "system:serviceaccount:media:worker";
 
-struct Keys {
-    rsa: RsaKeyPair,
-    ec: EcdsaKeyPair,
+pub struct Keys {
+    pub rsa: RsaKeyPair,
+    pub ec: EcdsaKeyPair,
 }
 
 impl Keys {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             rsa: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
             ec: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
         }
     }
 
-    fn jwks(&self) -> String {
+    pub fn jwks(&self) -> String {
         let rsa = self.rsa.public_key();
         let point = self.ec.public_key().as_ref(); // 0x04 || x || y
         json!({"keys": [
@@ -45,7 +45,7 @@ impl Keys {
     }
 
     /// A compact JWS: `header.claims.signature`, signed as `header.alg` says.
-    fn token(&self, header: &Value, claims: &Value) -> String {
+    pub fn token(&self, header: &Value, claims: &Value) -> String {
         let signing_input = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -76,7 +76,7 @@ impl Keys {
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -253,6 +253,34 @@ fn bad_tokens(keys: &Keys) -> Vec<(&'static str, String, &'static str)> {
             "unknown subject",
             keys.token(&rs256(), &with("sub", json!("system:serviceaccount:x:y"))),
             "subject",
+        ),
+        (
+            "a hundred years long",
+            keys.token(&rs256(), &with("exp", json!(now() + 100 * 365 * 86_400))),
+            "lives longer than this issuer's maximum of 86400 seconds",
+        ),
+        (
+            "a day and a minute long",
+            keys.token(&rs256(), &with("exp", json!(now() + 86_460))),
+            "lives longer",
+        ),
+        (
+            "issued in the future",
+            keys.token(&rs256(), &with("iat", json!(now() + 600))),
+            "issued in the future",
+        ),
+        (
+            "unknown critical header",
+            keys.token(
+                &json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp-v2"], "exp-v2": 1}),
+                &claims(),
+            ),
+            "critical extension",
+        ),
+        (
+            "from an unknown issuer",
+            keys.token(&rs256(), &with("iss", json!("https://accounts.google.com"))),
+            "issuer is not accepted",
         ),
         (
             "missing exp",

@@ -13,6 +13,7 @@ mod jwt;
 mod key_rotation;
 mod logging;
 mod metrics;
+mod oidc;
 mod openapi;
 mod overload;
 mod policy;
