@@ -96,6 +96,10 @@ struct JwtApp {
 }
 
 fn spawn() -> JwtApp {
+    spawn_with(&[])
+}
+
+fn spawn_with(env: &[(&str, &str)]) -> JwtApp {
     let keys = Keys::new();
     let jwks = temp_file(&keys.jwks());
     let clients = temp_file(&format!(
@@ -103,13 +107,15 @@ fn spawn() -> JwtApp {
     ));
     let audit = tempfile::tempdir().unwrap();
     let audit_path = audit.path().join("audit.log").display().to_string();
-    let app = spawn_without_open_mode(&[
+    let mut vars = vec![
         ("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap()),
         ("JWT_JWKS_PATH", jwks.path().to_str().unwrap()),
         ("JWT_ISSUER", ISSUER),
         ("JWT_AUDIENCE", AUDIENCE),
         ("AUDIT_LOG_PATH", &audit_path),
-    ]);
+    ];
+    vars.extend_from_slice(env);
+    let app = spawn_without_open_mode(&vars);
     JwtApp {
         app,
         keys,
@@ -313,4 +319,50 @@ async fn every_bad_token_is_refused_with_401() {
     let records = audit_records(&audit);
     assert_eq!(records.len(), cases.len(), "one audit record per refusal");
     assert!(records.iter().all(|r| r["decision"] == "unauthenticated"));
+}
+
+/// Waits (at most ten seconds) until `token` gets `status`.
+async fn until_status(app: &TestApp, token: &str, status: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if attempt(app, token).await.0 == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_rotated_jwks_file_and_a_changed_clients_file_are_picked_up_without_sighup() {
+    let jwt = spawn_with(&[("CONFIG_WATCH_INTERVAL", "1")]);
+    let old = jwt.keys.token(&rs256(), &claims());
+    assert_eq!(attempt(&jwt.app, &old).await.0, 201);
+
+    // The ConfigMap is updated with the cluster's new key set; nobody sends SIGHUP.
+    let rotated = Keys::new();
+    std::fs::write(jwt._files.0.path(), rotated.jwks()).unwrap();
+    let new = rotated.token(&rs256(), &claims());
+    assert!(
+        until_status(&jwt.app, &new, 201).await,
+        "the new key is used"
+    );
+    assert_eq!(attempt(&jwt.app, &old).await.0, 401, "the old key is gone");
+
+    // The clients file drops the worker's rule.
+    std::fs::write(
+        jwt._files.1.path(),
+        format!("[[clients]]\nid = \"worker\"\njwt_subject = \"{SUBJECT}\"\n"),
+    )
+    .unwrap();
+    assert!(
+        until_status(&jwt.app, &new, 403).await,
+        "the new rules apply"
+    );
+
+    // A broken file is logged once and the rules in force stay.
+    std::fs::write(jwt._files.1.path(), "[[clients]]\nnonsense = 1\n").unwrap();
+    let logs = jwt.app.wait_for_log("clients not reloaded").await;
+    assert!(logs.contains("nonsense"), "{logs}");
+    assert_eq!(attempt(&jwt.app, &new).await.0, 403);
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod batch;
 mod config;
+mod cors;
 mod dev_store;
 mod differential;
 mod fake_gcs;
