@@ -42,6 +42,8 @@ const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_STORAGE_BASE_URL: &str = "https://storage.googleapis.com";
 pub const DEV_BUCKET: &str = "dev-bucket";
 pub const DEV_CLIENT_EMAIL: &str = "storage-signer-dev@dev.invalid";
+/// The issuer id of dev mode's stand-in identity provider.
+pub const DEV_ISSUER_ID: &str = "dev";
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use crate::audit::AuditSink;
 use crate::auth::jwt::KeySet;
 use crate::auth::{Authenticator, IssuerKeys, TrustedIssuer};
 use crate::config::{
-    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, DevIssuer, HmacSource,
+    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, DEV_ISSUER_ID, DevIssuer, HmacSource,
     JwtSettings, Settings, SignerSettings,
 };
 use crate::domain::Action;
@@ -185,9 +185,6 @@ fn env_issuer(jwt: &JwtSettings) -> IssuerConfig {
         jwks_max_stale: None,
     }
 }
-
-/// The id of the dev store's stand-in identity provider.
-pub const DEV_ISSUER_ID: &str = "dev";
 
 fn dev_issuer_config(dev: &DevIssuer) -> IssuerConfig {
     IssuerConfig {
