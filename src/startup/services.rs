@@ -15,8 +15,8 @@ use crate::audit::AuditSink;
 use crate::auth::jwt::KeySet;
 use crate::auth::{Authenticator, IssuerKeys, TrustedIssuer};
 use crate::config::{
-    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, DEV_ISSUER_ID, DevIssuer, HmacSource,
-    JwtSettings, Settings, SignerSettings,
+    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, DEV_ISSUER_ID, DevIssuer,
+    HmacSource, JwtSettings, Settings, SignerSettings,
 };
 use crate::domain::Action;
 use crate::iam::IamSigner;

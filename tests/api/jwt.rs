@@ -91,7 +91,8 @@ fn rs256() -> Value {
 struct JwtApp {
     app: TestApp,
     keys: Keys,
-    _files: (tempfile::NamedTempFile, tempfile::NamedTempFile),
+    /// The JWKS file and the clients file.
+    files: (tempfile::NamedTempFile, tempfile::NamedTempFile),
     audit: tempfile::TempDir,
 }
 
@@ -119,7 +120,7 @@ fn spawn_with(env: &[(&str, &str)]) -> JwtApp {
     JwtApp {
         app,
         keys,
-        _files: (jwks, clients),
+        files: (jwks, clients),
         audit,
     }
 }
@@ -179,6 +180,7 @@ async fn expiry_is_checked_with_a_small_leeway() {
 }
 
 /// (name, token, what the 401 message must say) for every kind of bad token.
+#[expect(clippy::too_many_lines, reason = "one table of cases")]
 fn bad_tokens(keys: &Keys) -> Vec<(&'static str, String, &'static str)> {
     let with = |field: &str, value: Value| {
         let mut c = claims();
@@ -341,7 +343,7 @@ async fn a_rotated_jwks_file_and_a_changed_clients_file_are_picked_up_without_si
 
     // The ConfigMap is updated with the cluster's new key set; nobody sends SIGHUP.
     let rotated = Keys::new();
-    std::fs::write(jwt._files.0.path(), rotated.jwks()).unwrap();
+    std::fs::write(jwt.files.0.path(), rotated.jwks()).unwrap();
     let new = rotated.token(&rs256(), &claims());
     assert!(
         until_status(&jwt.app, &new, 201).await,
@@ -351,7 +353,7 @@ async fn a_rotated_jwks_file_and_a_changed_clients_file_are_picked_up_without_si
 
     // The clients file drops the worker's rule.
     std::fs::write(
-        jwt._files.1.path(),
+        jwt.files.1.path(),
         format!("[[clients]]\nid = \"worker\"\njwt_subject = \"{SUBJECT}\"\n"),
     )
     .unwrap();
@@ -361,7 +363,7 @@ async fn a_rotated_jwks_file_and_a_changed_clients_file_are_picked_up_without_si
     );
 
     // A broken file is logged once and the rules in force stay.
-    std::fs::write(jwt._files.1.path(), "[[clients]]\nnonsense = 1\n").unwrap();
+    std::fs::write(jwt.files.1.path(), "[[clients]]\nnonsense = 1\n").unwrap();
     let logs = jwt.app.wait_for_log("clients not reloaded").await;
     assert!(logs.contains("nonsense"), "{logs}");
     assert_eq!(attempt(&jwt.app, &new).await.0, 403);

@@ -2,6 +2,7 @@
 //! provider run by the test, templated rules (`users/{sub}/**`), claim conditions, the token
 //! shapes of Auth0, Keycloak, Firebase, Google and Cognito, key rotation, caching and outages.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,7 +114,7 @@ fn jwks_with_kid(keys: &Keys, kid: &str) -> String {
 }
 
 /// Claims of an end user's token of `issuer`, valid for ten minutes.
-fn user_claims(issuer: &str, audience: Value, subject: &str) -> Value {
+fn user_claims(issuer: &str, audience: &Value, subject: &str) -> Value {
     json!({"iss": issuer, "aud": audience, "sub": subject, "iat": now(), "exp": now() + 600})
 }
 
@@ -203,7 +204,7 @@ impl Setup {
     }
 
     fn user(&self, subject: &str) -> Value {
-        user_claims(&self.provider.issuer("app"), json!("api"), subject)
+        user_claims(&self.provider.issuer("app"), &json!("api"), subject)
     }
 }
 
@@ -579,20 +580,22 @@ async fn tokens_of_common_identity_providers_work_with_their_claim_layouts() {
     let provider = Provider::start(keys.jwks()).await;
     let mut file = String::new();
     for shape in shapes() {
-        file.push_str(&format!(
+        let _ = write!(
+            file,
             "[[issuers]]\nid = \"{name}\"\nissuer = \"{issuer}\"\n{extra}\n\n",
             name = shape.name,
             issuer = provider.issuer(shape.name),
             extra = shape.issuer_extra
-        ));
+        );
     }
     for shape in shapes() {
-        file.push_str(&format!(
+        let _ = write!(
+            file,
             "[[clients]]\nid = \"{name}-app\"\nend_users = {{ issuer = \"{name}\"{extra} }}\n[[clients.allow]]\nmethods = [\"PUT\"]\n{rule}\n\n",
             name = shape.name,
             extra = shape.end_users_extra,
             rule = shape.rule
-        ));
+        );
     }
     let clients = temp_file(&file);
     let app = spawn_without_open_mode(&[("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap())]);
