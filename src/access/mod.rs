@@ -206,15 +206,14 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         jwt_issuer: None,
         end_users: None,
         max_ttl,
-        allow: vec![Rule {
-            methods: Action::AEL_ACTIONS.to_vec(),
-            resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
-            response_content_types: Some(vec!["*/*".into()]),
-            response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
-            metadata: Some(vec!["*".into()]),
-            upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),
-            ..Rule::default()
-        }],
+        allow: vec![
+            Rule {
+                methods: Action::AEL_ACTIONS.to_vec(),
+                resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
+                ..Rule::default()
+            }
+            .with_every_option(),
+        ],
     }
 }
 

@@ -33,6 +33,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule with every URL option permitted (open mode, the dev demo).
+    #[must_use]
+    pub fn with_every_option(self) -> Self {
+        Self {
+            response_content_types: Some(vec!["*/*".into()]),
+            response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
+            metadata: Some(vec!["*".into()]),
+            upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),
+            ..self
+        }
+    }
+
     /// The upload conditions to sign if this rule allows `access`.
     pub(super) fn allows(
         &self,

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::access::{
     self, ANONYMOUS, Client, ENV_ISSUER_ID, EndUserMapping, IssuerConfig, JwksSource,
-    ResourcePattern, Rule, UPLOAD_HEADERS, clients_file,
+    ResourcePattern, Rule, clients_file,
 };
 use crate::audit::AuditSink;
 use crate::auth::jwt::KeySet;
@@ -175,27 +175,34 @@ fn check_clients(
 
 /// The issuer of `JWT_JWKS_PATH`, `JWT_ISSUER` and `JWT_AUDIENCE`.
 fn env_issuer(jwt: &JwtSettings) -> IssuerConfig {
+    issuer_config(
+        ENV_ISSUER_ID,
+        &jwt.issuer,
+        &jwt.audience,
+        JwksSource::File(jwt.jwks_path.clone()),
+    )
+}
+
+/// An issuer configured outside the clients file: one audience in `aud`, the defaults.
+fn issuer_config(id: &str, issuer: &str, audience: &str, jwks: JwksSource) -> IssuerConfig {
     IssuerConfig {
-        id: ENV_ISSUER_ID.to_owned(),
-        issuer: jwt.issuer.clone(),
-        audiences: vec![jwt.audience.clone()],
+        id: id.to_owned(),
+        issuer: issuer.to_owned(),
+        audiences: vec![audience.to_owned()],
         audience_claim: "aud".to_owned(),
-        jwks: JwksSource::File(jwt.jwks_path.clone()),
+        jwks,
         max_token_lifetime: None,
         jwks_max_stale: None,
     }
 }
 
 fn dev_issuer_config(dev: &DevIssuer) -> IssuerConfig {
-    IssuerConfig {
-        id: DEV_ISSUER_ID.to_owned(),
-        issuer: dev.issuer.clone(),
-        audiences: vec![dev.audience.clone()],
-        audience_claim: "aud".to_owned(),
-        jwks: JwksSource::Discovery,
-        max_token_lifetime: None,
-        jwks_max_stale: None,
-    }
+    issuer_config(
+        DEV_ISSUER_ID,
+        &dev.issuer,
+        &dev.audience,
+        JwksSource::Discovery,
+    )
 }
 
 /// Dev mode's demo web app: the end users of the stand-in provider may read and write their
@@ -212,21 +219,22 @@ fn dev_demo_client(default_ttl: u32) -> Client {
             authorized_parties: None,
         }),
         max_ttl: default_ttl,
-        allow: vec![Rule {
-            methods: vec![
-                Action::Get,
-                Action::Head,
-                Action::Put,
-                Action::Resumable,
-                Action::Delete,
-            ],
-            resources: vec![ResourcePattern::parse("/*/users/{sub}/**").expect("valid pattern")],
-            response_content_types: Some(vec!["*/*".into()]),
-            response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
-            metadata: Some(vec!["*".into()]),
-            upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),
-            ..Rule::default()
-        }],
+        allow: vec![
+            Rule {
+                methods: vec![
+                    Action::Get,
+                    Action::Head,
+                    Action::Put,
+                    Action::Resumable,
+                    Action::Delete,
+                ],
+                resources: vec![
+                    ResourcePattern::parse("/*/users/{sub}/**").expect("valid pattern"),
+                ],
+                ..Rule::default()
+            }
+            .with_every_option(),
+        ],
     }
 }
 

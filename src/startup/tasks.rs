@@ -86,37 +86,48 @@ pub fn spawn_background(app: &AppState, reload: &Arc<Reload>, intervals: WatchIn
     tokio::spawn(reload_on_sighup(Arc::clone(app), Arc::clone(reload)));
     tokio::spawn(retry_audit_sink(Arc::clone(app)));
     if let Some(interval) = intervals.key {
-        tokio::spawn(watch_key_file(
+        // The key file, for a rotated key.
+        tokio::spawn(every(
             Arc::clone(app),
             Arc::clone(reload),
             interval,
+            |reload, app| {
+                reload.key(app);
+            },
         ));
     }
     if let Some(interval) = intervals.config {
-        tokio::spawn(watch_config_files(
+        // The clients file and JWKS files: a change reloads them all.
+        tokio::spawn(every(
             Arc::clone(app),
             Arc::clone(reload),
             interval,
+            |reload, app| {
+                if reload.files.changed() {
+                    tracing::info!("the clients file or a JWKS file changed: reloading");
+                    reload.access(app);
+                }
+            },
         ));
     }
     tokio::spawn(check_iam(Arc::clone(app)));
 }
 
-/// Checks the clients file and JWKS files every `interval`; a change reloads them all.
-async fn watch_config_files(app: AppState, reload: Arc<Reload>, interval: Duration) {
+/// Runs `check` (file reads: off the async executor) every `interval`, the first time one
+/// interval after start-up.
+async fn every(
+    app: AppState,
+    reload: Arc<Reload>,
+    interval: Duration,
+    check: fn(&Reload, &AppState),
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
-        let _ = tokio::task::spawn_blocking(move || {
-            if reload.files.changed() {
-                tracing::info!("the clients file or a JWKS file changed: reloading");
-                reload.access(&app);
-            }
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || check(&reload, &app)).await;
     }
 }
 
@@ -140,18 +151,6 @@ async fn reload_on_sighup(app: AppState, reload: Arc<Reload>) {
 
 #[cfg(not(unix))]
 async fn reload_on_sighup(_app: AppState, _reload: Arc<Reload>) {}
-
-/// Checks the key file every `interval` for a rotated key.
-async fn watch_key_file(app: AppState, reload: Arc<Reload>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
-        let _ = tokio::task::spawn_blocking(move || reload.key(&app)).await;
-    }
-}
 
 /// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
 /// readiness follows the metadata server and IAM without traffic.
