@@ -23,13 +23,9 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::issuers_file::{self, EndUsersEntry, IssuerEntry};
-use super::{
-    ANONYMOUS, ClaimCondition, ClaimPath, Client, ENV_ISSUER_ID, Expected, IssuerConfig,
-    ResourcePattern, Rule, UPLOAD_HEADERS, media_type,
-};
-use crate::domain::{
-    Action, ContentType, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS, is_metadata_name,
-};
+use super::rules_file::{RuleEntry, rule};
+use super::{ANONYMOUS, Client, ENV_ISSUER_ID, IssuerConfig};
+use crate::domain::MAX_URL_LIFETIME_SECS;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,22 +47,6 @@ struct ClientEntry {
     max_ttl: Option<u32>,
     #[serde(default)]
     allow: Vec<RuleEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleEntry {
-    methods: Vec<String>,
-    resources: Vec<String>,
-    content_types: Option<Vec<String>>,
-    max_size: Option<u64>,
-    #[serde(default)]
-    require_no_overwrite: bool,
-    claims: Option<toml::Table>,
-    response_content_types: Option<Vec<String>>,
-    response_dispositions: Option<Vec<String>>,
-    metadata: Option<Vec<String>>,
-    upload_headers: Option<Vec<String>>,
 }
 
 /// What a clients file says: the identity providers and the clients.
@@ -220,204 +200,6 @@ fn client(entry: ClientEntry, default_ttl: u32, issuer_ids: &[&str]) -> Result<C
     })
 }
 
-fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String> {
-    if entry.methods.is_empty() {
-        return Err("methods: list at least one method".into());
-    }
-    let methods = entry
-        .methods
-        .iter()
-        .map(|m| Action::parse_method(m).map_err(|v| format!("methods: {m:?} {}", v.description)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = RuleOptions::read(&entry, &methods)?;
-    if entry.resources.is_empty() {
-        return Err("resources: list at least one pattern".into());
-    }
-    let resources = entry
-        .resources
-        .iter()
-        .map(|p| ResourcePattern::parse(p).map_err(|problem| format!("resources: {problem}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !for_end_users && resources.iter().any(ResourcePattern::has_templates) {
-        return Err(
-            "resources: templates ({sub}, {claims.<name>}) need a client with end_users".into(),
-        );
-    }
-    let content_types = entry
-        .content_types
-        .map(|types| media_types("content_types", &types))
-        .transpose()?;
-    if let Some(types) = &content_types
-        && types.is_empty()
-    {
-        return Err("content_types: leave it out to allow any, or list at least one".into());
-    }
-    let claims = entry
-        .claims
-        .as_ref()
-        .map(claim_conditions)
-        .transpose()?
-        .unwrap_or_default();
-    if !claims.is_empty() && !for_end_users {
-        return Err("claims: conditions on claims need a client with end_users".into());
-    }
-    if let Some(max_size) = entry.max_size
-        && max_size > MAX_OBJECT_SIZE
-    {
-        return Err(format!("max_size: at most {MAX_OBJECT_SIZE} bytes (5 TiB)"));
-    }
-    let uploads = methods.iter().any(|m| m.is_upload());
-    if !uploads && (entry.max_size.is_some() || entry.require_no_overwrite) {
-        return Err(
-            "max_size and require_no_overwrite apply to uploads: list PUT, RESUMABLE or POST"
-                .into(),
-        );
-    }
-    Ok(Rule {
-        methods,
-        resources,
-        content_types,
-        max_size: entry.max_size,
-        require_no_overwrite: entry.require_no_overwrite,
-        claims,
-        response_content_types: options.response_content_types,
-        response_dispositions: options.response_dispositions,
-        metadata: options.metadata,
-        upload_headers: options.upload_headers,
-    })
-}
-
-/// What a rule lets URLs carry: download overrides and upload headers.
-struct RuleOptions {
-    response_content_types: Option<Vec<String>>,
-    response_dispositions: Option<Vec<String>>,
-    metadata: Option<Vec<String>>,
-    upload_headers: Vec<String>,
-}
-
-impl RuleOptions {
-    fn read(entry: &RuleEntry, methods: &[Action]) -> Result<Self, String> {
-        let response_content_types = entry
-            .response_content_types
-            .as_ref()
-            .map(|types| media_types("response_content_types", types))
-            .transpose()?;
-        let response_dispositions = entry
-            .response_dispositions
-            .as_ref()
-            .map(|kinds| tokens("response_dispositions", kinds, |_| true))
-            .transpose()?;
-        let downloads = methods
-            .iter()
-            .any(|m| matches!(m, Action::Get | Action::Head));
-        if !downloads && (response_content_types.is_some() || response_dispositions.is_some()) {
-            return Err(
-            "response_content_types and response_dispositions apply to downloads: list GET or HEAD"
-                .into(),
-        );
-        }
-        let metadata = entry
-            .metadata
-            .as_ref()
-            .map(|names| {
-                tokens("metadata", names, |name| {
-                    name == "*" || is_metadata_name(name)
-                })
-            })
-            .transpose()?;
-        let upload_headers = entry
-            .upload_headers
-            .as_ref()
-            .map(|names| {
-                tokens("upload_headers", names, |name| {
-                    UPLOAD_HEADERS.contains(&name)
-                })
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let url_uploads = methods
-            .iter()
-            .any(|m| matches!(m, Action::Put | Action::Resumable));
-        if !url_uploads && (metadata.is_some() || !upload_headers.is_empty()) {
-            return Err(
-                "metadata and upload_headers apply to uploads: list PUT or RESUMABLE".into(),
-            );
-        }
-        Ok(Self {
-            response_content_types,
-            response_dispositions,
-            metadata,
-            upload_headers,
-        })
-    }
-}
-
-/// Media types (`type/subtype` or `type/*`), lower case without parameters.
-fn media_types(field: &str, types: &[String]) -> Result<Vec<String>, String> {
-    types
-        .iter()
-        .map(|t| {
-            ContentType::parse(t)
-                .map(|_| media_type(t))
-                .map_err(|v| format!("{field}: {t:?} {}", v.description))
-        })
-        .collect()
-}
-
-/// Lower-case names that `valid` accepts, at least one.
-fn tokens(
-    field: &str,
-    names: &[String],
-    valid: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, String> {
-    if names.is_empty() {
-        return Err(format!(
-            "{field}: leave it out to allow none, or list at least one"
-        ));
-    }
-    names
-        .iter()
-        .map(|name| {
-            let lower = name.to_ascii_lowercase();
-            if valid(&lower) && !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_graphic()) {
-                Ok(lower)
-            } else {
-                Err(format!("{field}: {name:?} is not accepted here"))
-            }
-        })
-        .collect()
-}
-
-/// `claims = { groups = "editors", email_verified = true, "realm_access.roles" = ["a", "b"] }`
-fn claim_conditions(table: &toml::Table) -> Result<Vec<ClaimCondition>, String> {
-    table
-        .iter()
-        .map(|(name, value)| {
-            let claim = ClaimPath::parse(name).map_err(|problem| format!("claims: {problem}"))?;
-            let expected = |value: &toml::Value| match value {
-                toml::Value::String(text) => Ok(Expected::Text(text.clone())),
-                toml::Value::Boolean(flag) => Ok(Expected::Bool(*flag)),
-                toml::Value::Table(_) => Err(format!(
-                    "claims: {name:?} is a table; quote a dotted claim name, as \"realm_access.roles\" = \"uploader\""
-                )),
-                _ => Err(format!(
-                    "claims: {name:?} must be a string, true or false, or a list of them"
-                )),
-            };
-            let any_of = match value {
-                toml::Value::Array(items) if !items.is_empty() => {
-                    items.iter().map(expected).collect::<Result<Vec<_>, _>>()?
-                }
-                toml::Value::Array(_) => {
-                    return Err(format!("claims: {name:?} lists no value"));
-                }
-                one => vec![expected(one)?],
-            };
-            Ok(ClaimCondition { claim, any_of })
-        })
-        .collect()
-}
-
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], String> {
     let mut digest = [0; 32];
     hex::decode_to_slice(hex_digest, &mut digest)
@@ -442,6 +224,7 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Action;
 
     const KEY_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
@@ -579,5 +362,56 @@ resources = ["/declarations/uploads/*/preview.jpg"]
     fn max_ttl_defaults_to_the_service_ttl() {
         let clients = parse_ok("[[clients]]\nid = \"anonymous\"\n");
         assert_eq!(clients[0].max_ttl, 600);
+    }
+
+    const ISSUER: &str =
+        "[[issuers]]\nid = \"idp\"\nissuer = \"https://idp.example/\"\naudiences = [\"api\"]\n";
+
+    #[test]
+    fn issuers_and_end_user_clients_are_read() {
+        let file = parse(
+            &format!(
+                "{ISSUER}[[clients]]\nid = \"web\"\nend_users = {{ issuer = \"idp\", authorized_parties = [\"spa\"] }}\n[[clients.allow]]\nmethods = [\"PUT\"]\nresources = ['/b/t/{{claims.\"https://x.example/t\"}}/{{sub}}/**']\nclaims = {{ \"realm_access.roles\" = [\"a\", \"b\"], email_verified = true }}\nmetadata = [\"owner\"]\n"
+            ),
+            600,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.issuers[0].jwks, super::super::JwksSource::Discovery);
+        let web = &file.clients[0];
+        assert_eq!(web.end_users.as_ref().unwrap().issuer, "idp");
+        assert_eq!(web.allow[0].claims.len(), 2);
+        assert!(web.allow[0].resources[0].has_templates());
+    }
+
+    #[test]
+    fn end_user_configuration_mistakes_are_located() {
+        let client = |body: &str| format!("{ISSUER}[[clients]]\nid = \"web\"\n{body}\n");
+        let rule = |rule: &str| {
+            client(&format!(
+                "end_users = {{ issuer = \"idp\" }}\n[[clients.allow]]\n{rule}"
+            ))
+        };
+        for (text, expected) in [
+            (client("end_users = { issuer = \"nope\" }"), "not the id of an [[issuers]] entry"),
+            (client(&format!("api_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\nmethods = [\"GET\"]\nresources = [\"/b/{{sub}}/*\"]")),
+             "templates ({sub}, {claims.<name>}) need a client with end_users"),
+            (client(&format!("api_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\nmethods = [\"GET\"]\nresources = [\"/b/*\"]\nclaims = {{ a = \"b\" }}")),
+             "conditions on claims need a client with end_users"),
+            (rule("methods = [\"GET\"]\nresources = [\"/b/{email}\"]"), "is not a template"),
+            (rule("methods = [\"GET\"]\nresources = [\"/b/*\"]\nclaims = { realm_access.roles = \"x\" }"), "quote a dotted claim name"),
+            (rule("methods = [\"GET\"]\nresources = [\"/b/*\"]\nclaims = { n = 5 }"), "must be a string, true or false"),
+            (rule("methods = [\"PUT\"]\nresources = [\"/b/*\"]\nresponse_dispositions = [\"attachment\"]"), "apply to downloads"),
+            (rule("methods = [\"GET\"]\nresources = [\"/b/*\"]\nmetadata = [\"owner\"]"), "apply to uploads"),
+            (rule("methods = [\"PUT\"]\nresources = [\"/b/*\"]\nupload_headers = [\"x-evil\"]"), "upload_headers"),
+            (format!("{ISSUER}{ISSUER}"), "used by another issuer"),
+            ("[[issuers]]\nid = \"a\"\nissuer = \"http://idp.example\"\naudiences = [\"x\"]\n".to_owned(), "must be an https:// URL"),
+            ("[[issuers]]\nid = \"a\"\nissuer = \"https://idp.example\"\naudiences = []\n".to_owned(), "audiences"),
+            ("[[issuers]]\nid = \"default\"\nissuer = \"https://idp.example\"\naudiences = [\"x\"]\n".to_owned(), "taken by the issuer of JWT_ISSUER"),
+        ] {
+            let error = parse(&text, 600, &[]).unwrap_err();
+            assert!(error.contains(expected), "{text}\n=> {error}");
+            assert!(!error.contains('\n'), "one line: {error}");
+        }
     }
 }

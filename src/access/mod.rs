@@ -12,6 +12,7 @@ mod identity;
 mod issuers_file;
 mod pattern;
 mod rule;
+mod rules_file;
 
 pub use claims::{ClaimCondition, ClaimPath, Expected, TemplateProblem};
 pub use identity::{ENV_ISSUER_ID, EndUser, EndUserMapping, IssuerConfig, JwksSource};
