@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditSink, AuditUnavailable};
-use crate::auth::Authenticator;
+use crate::auth::jwt::JwtError;
+use crate::auth::{AuthError, Authenticator, Now};
+use crate::config::CorsSettings;
 use crate::issuing::{
     Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules, SecretGrant,
 };
@@ -19,13 +21,19 @@ use crate::signing::Signer as _;
 /// Shared by every handler.
 pub type AppState = Arc<App>;
 
+/// How long a request waits for an identity provider's keys to be fetched (its token named a
+/// key id not seen yet, or none were fetched so far).
+const KEY_REFRESH_WAIT: Duration = Duration::from_secs(5);
+
 /// How the HTTP layer holds requests to account.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestLimits {
     /// Signing requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
     /// A request still unanswered after this (a client trickling its body, say) gets a 408.
     pub request_timeout: Duration,
+    /// Which pages on other origins may call the API; `None`: no CORS headers.
+    pub cors: Option<CorsSettings>,
 }
 
 #[derive(Debug)]
@@ -119,9 +127,35 @@ impl App {
         tracing::info!(clients, "clients reloaded");
     }
 
-    /// The client that `authorization` (the raw header value, if any) identifies.
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Caller {
-        self.authenticator().authenticate(authorization)
+    /// The caller that `authorization` (the raw header value, if any) identifies. A token
+    /// whose key id its issuer's fetched keys lack waits for a refresh (rate limited), which
+    /// brings the keys of a provider that rotated them.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Caller {
+        let authenticator = self.authenticator();
+        let result = authenticator.authenticate(authorization, Now::current());
+        let missing_key = matches!(
+            result,
+            Err(AuthError::InvalidToken(
+                JwtError::UnknownKey | JwtError::KeysUnavailable
+            ))
+        );
+        if !missing_key {
+            return result;
+        }
+        let Some(cache) = authenticator.key_cache_for(authorization) else {
+            return result;
+        };
+        let mut attempts = cache.attempts();
+        if !cache.request_refresh(Instant::now()) {
+            return result;
+        }
+        if tokio::time::timeout(KEY_REFRESH_WAIT, attempts.changed())
+            .await
+            .is_err()
+        {
+            return result;
+        }
+        authenticator.authenticate(authorization, Now::current())
     }
 
     /// Signs a granted secret at `now`, timing the signature.

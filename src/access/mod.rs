@@ -2,14 +2,23 @@
 //! caller from `auth`.
 //!
 //! Deny by default: a request is allowed only when one `allow` rule of the caller matches its
-//! method, its object path and, where the rule lists content types, its content type.
+//! method, the end user's claims (where the rule names some), its object path (templates
+//! filled in for the end user), its content type where the rule lists some, and every URL
+//! option it asks for.
 
+pub mod claims;
 pub mod clients_file;
+mod identity;
+mod issuers_file;
 mod pattern;
 mod rule;
+mod rules_file;
 
+pub use claims::{ClaimCondition, ClaimPath, Expected, TemplateProblem};
+pub use identity::{ENV_ISSUER_ID, EndUser, EndUserMapping, IssuerConfig, JwksSource};
+pub use issuers_file::check_fetch_url;
 pub use pattern::ResourcePattern;
-pub use rule::{Rule, media_type};
+pub use rule::{Rule, UPLOAD_HEADERS, disposition_type, media_type};
 
 use crate::domain::{Action, ContentLengthRange};
 
@@ -22,8 +31,12 @@ pub struct Client {
     pub id: String,
     /// SHA-256 of the client's API key; the key itself is never stored.
     pub api_key_sha256: Option<[u8; 32]>,
-    /// The JWT `sub` that authenticates as this client.
+    /// The JWT `sub` that authenticates as this client (a workload).
     pub jwt_subject: Option<String>,
+    /// The issuer (`id`) of that JWT; `None`: the one of `JWT_ISSUER`.
+    pub jwt_issuer: Option<String>,
+    /// Tokens of end users that act as this client.
+    pub end_users: Option<EndUserMapping>,
     /// Longest lifetime, in seconds, of a URL issued to this client.
     pub max_ttl: u32,
     pub allow: Vec<Rule>,
@@ -47,6 +60,22 @@ pub struct Access<'a> {
     pub content_type: Option<ContentTypeAccess<'a>>,
     pub content_length_range: Option<ContentLengthRange>,
     pub if_generation_match: Option<u64>,
+    /// The person behind the request, when an end user's token authenticated it.
+    pub end_user: Option<&'a EndUser>,
+    pub options: UrlOptions<'a>,
+}
+
+/// What a URL may carry besides its method and object, each only where a rule permits it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlOptions<'a> {
+    /// `response-content-type` a download forces.
+    pub response_content_type: Option<&'a str>,
+    /// `response-content-disposition` a download asks for.
+    pub response_disposition: Option<&'a str>,
+    /// Names of the `x-goog-meta-*` headers an upload signs, without the prefix.
+    pub metadata_names: &'a [&'a str],
+    /// Of [`UPLOAD_HEADERS`], those an upload signs.
+    pub headers: &'a [&'a str],
 }
 
 impl<'a> Access<'a> {
@@ -59,6 +88,8 @@ impl<'a> Access<'a> {
             content_type: None,
             content_length_range: None,
             if_generation_match: None,
+            end_user: None,
+            options: UrlOptions::default(),
         }
     }
 }
@@ -78,6 +109,10 @@ pub struct Grant {
 pub enum Denial {
     #[error("method {0} is not allowed for this client")]
     Method(&'static str),
+    #[error("the token's claims do not allow {method} for this client")]
+    Claims { method: &'static str },
+    #[error("{0}")]
+    Template(TemplateProblem),
     #[error("path {path} is not allowed for {method} for this client")]
     Path { method: &'static str, path: String },
     #[error("a content_type is required for {method} on this path")]
@@ -86,6 +121,11 @@ pub enum Denial {
     ContentType {
         method: &'static str,
         content_type: String,
+    },
+    #[error("{option} is not allowed for {method} on this path")]
+    Option {
+        method: &'static str,
+        option: String,
     },
     #[error("uploads to this path may be at most {max} bytes")]
     Size { max: u64 },
@@ -100,9 +140,14 @@ impl Denial {
     fn depth(&self) -> u8 {
         match self {
             Denial::Method(_) => 0,
-            Denial::Path { .. } => 1,
-            Denial::ContentTypeRequired { .. } | Denial::ContentType { .. } => 2,
-            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 3,
+            Denial::Claims { .. } => 1,
+            Denial::Path { .. } => 2,
+            // More telling than a path that did not match: the rule could have applied.
+            Denial::Template(_) => 3,
+            Denial::ContentTypeRequired { .. }
+            | Denial::ContentType { .. }
+            | Denial::Option { .. } => 4,
+            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 5,
         }
     }
 }
@@ -159,14 +204,17 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         id: ANONYMOUS.to_owned(),
         api_key_sha256: None,
         jwt_subject: None,
+        jwt_issuer: None,
+        end_users: None,
         max_ttl,
-        allow: vec![Rule {
-            methods: Action::AEL_ACTIONS.to_vec(),
-            resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
-            content_types: None,
-            max_size: None,
-            require_no_overwrite: false,
-        }],
+        allow: vec![
+            Rule {
+                methods: Action::AEL_ACTIONS.to_vec(),
+                resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
+                ..Rule::default()
+            }
+            .with_every_option(),
+        ],
     }
 }
 
@@ -182,8 +230,7 @@ mod tests {
                 .map(|p| ResourcePattern::parse(p).unwrap())
                 .collect(),
             content_types: content_types.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
-            max_size: None,
-            require_no_overwrite: false,
+            ..Rule::default()
         }
     }
 
@@ -192,6 +239,8 @@ mod tests {
             id: "frontend".into(),
             api_key_sha256: None,
             jwt_subject: None,
+            jwt_issuer: None,
+            end_users: None,
             max_ttl: 900,
             allow: vec![
                 rule(

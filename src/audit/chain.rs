@@ -39,6 +39,10 @@ struct Record<'a> {
     bucket: Option<&'a str>,
     client_id: Option<&'a str>,
     decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_user_issuer: Option<&'a str>,
     expires_at: Option<&'a str>,
     log: &'static str,
     object: Option<&'a str>,
@@ -58,6 +62,8 @@ pub fn seal(event: &AuditEvent, time: &str, head: &ChainHead) -> (String, ChainH
         bucket: event.bucket.as_deref(),
         client_id: event.client_id.as_deref(),
         decision: event.decision,
+        end_user: event.end_user.as_deref(),
+        end_user_issuer: event.end_user_issuer.as_deref(),
         expires_at: event.expires_at.as_deref(),
         log: "audit",
         object: event.object.as_deref(),

@@ -44,6 +44,9 @@ impl Decision {
 pub struct AuditEvent {
     pub request_id: String,
     pub client_id: Option<String>,
+    /// The end user's `sub` and `iss`, when an identity provider's token authenticated.
+    pub end_user: Option<String>,
+    pub end_user_issuer: Option<String>,
     pub remote_addr: Option<String>,
     pub action: Option<&'static str>,
     pub bucket: Option<String>,
@@ -59,6 +62,8 @@ impl AuditEvent {
         Self {
             request_id: request_id.into(),
             client_id: None,
+            end_user: None,
+            end_user_issuer: None,
             remote_addr,
             action: None,
             bucket: None,

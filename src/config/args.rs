@@ -142,6 +142,36 @@ pub struct ServeArgs {
     #[arg(long, env = "JWT_AUDIENCE", value_name = "AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// Origins whose pages may call the API (CORS), comma-separated, such as
+    /// `https://app.example.com`; `*` for any [default: none, no CORS headers].
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
+
+    /// Request headers a cross-origin page may send, comma-separated
+    /// [default: authorization,content-type,x-request-id].
+    #[arg(long, env = "CORS_ALLOWED_HEADERS", value_name = "HEADERS")]
+    pub cors_allowed_headers: Option<String>,
+
+    /// Seconds a browser may cache a preflight answer, 0 to 86400 [default: 600].
+    #[arg(long, env = "CORS_MAX_AGE", value_name = "SECONDS")]
+    pub cors_max_age: Option<String>,
+
+    /// Seconds between checks of the clients file and JWKS files for changes (0: only on
+    /// SIGHUP) [default: 10].
+    #[arg(long, env = "CONFIG_WATCH_INTERVAL", value_name = "SECONDS")]
+    pub config_watch_interval: Option<String>,
+
+    /// Longest lifetime (`exp` minus `iat`) of an accepted JWT, in seconds; an issuer of the
+    /// clients file may set its own [default: 86400].
+    #[arg(long, env = "JWT_MAX_TOKEN_LIFETIME", value_name = "SECONDS")]
+    pub jwt_max_token_lifetime: Option<String>,
+
+    /// Fewest seconds between two fetches of an identity provider's JWKS (a floor for its
+    /// caching headers, and the rate limit of fetches for unknown key ids), 1 to 3600
+    /// [default: 30].
+    #[arg(long, env = "JWKS_MIN_REFRESH_INTERVAL", value_name = "SECONDS")]
+    pub jwks_min_refresh_interval: Option<String>,
+
     /// File the audit trail is appended to; `-` or unset: stdout.
     #[arg(long = "audit-log", env = "AUDIT_LOG_PATH", value_name = "FILE")]
     pub audit_log_path: Option<String>,

@@ -3,6 +3,7 @@
 //! says what is wrong. Nothing here reads a file or builds a service: `startup` does that.
 
 mod args;
+mod cors;
 mod parse;
 mod tls;
 
@@ -16,6 +17,7 @@ use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
 pub use args::{Secret, ServeArgs};
+pub use cors::{CorsOrigins, CorsSettings};
 use parse::{
     parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
@@ -31,12 +33,19 @@ pub const DEFAULT_SECRETS_TTL: u32 = 600;
 pub const DEFAULT_PORT: u16 = 4000;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEY_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONFIG_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+/// A token that lives longer than a day is refused unless an issuer allows more: a
+/// 100-year `exp` is a leaked credential for a century.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+pub const DEFAULT_JWKS_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 /// Enough to keep two cores busy with RSA while bounding memory and queueing.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_STORAGE_BASE_URL: &str = "https://storage.googleapis.com";
 pub const DEV_BUCKET: &str = "dev-bucket";
 pub const DEV_CLIENT_EMAIL: &str = "storage-signer-dev@dev.invalid";
+/// The issuer id of dev mode's stand-in identity provider.
+pub const DEV_ISSUER_ID: &str = "dev";
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
@@ -55,8 +64,13 @@ pub struct Settings {
     pub signing: SigningSettings,
     /// How often the key file is checked for a rotated key; `None`: only on SIGHUP.
     pub key_watch_interval: Option<Duration>,
+    /// How often the clients file and JWKS files are checked for changes; `None`: only on
+    /// SIGHUP.
+    pub config_watch_interval: Option<Duration>,
     /// Requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
+    /// Which pages on other origins may call the API; `None`: no CORS headers.
+    pub cors: Option<CorsSettings>,
     /// Time between SIGTERM and closing the listener (readiness already failing).
     pub shutdown_drain: Duration,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
@@ -132,6 +146,22 @@ pub struct AccessSettings {
     pub jwt: Option<JwtSettings>,
     /// `SECRETS_TTL`: the `max_ttl` of clients that set none.
     pub default_ttl: u32,
+    /// `JWT_MAX_TOKEN_LIFETIME`: the longest `exp - iat` of issuers that set none.
+    pub max_token_lifetime: u64,
+    /// `JWKS_MIN_REFRESH_INTERVAL`: fewest seconds between two fetches of a remote JWKS.
+    pub jwks_min_refresh_interval: Duration,
+    /// Dev mode without a clients file: the stand-in identity provider of the demo, trusted
+    /// (filled in by start-up once the dev store's address is known).
+    pub dev_issuer: Option<DevIssuer>,
+}
+
+/// The dev store's stand-in identity provider: its issuer, audience and public keys.
+#[derive(Debug, Clone)]
+pub struct DevIssuer {
+    pub issuer: String,
+    pub audience: String,
+    /// The JWKS document of its throw-away key.
+    pub jwks: String,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +224,15 @@ impl Settings {
             0..=3600,
         )?;
         let key_watch_interval = (!key_watch_interval.is_zero()).then_some(key_watch_interval);
+        let config_watch_interval = parse_seconds(
+            ("CONFIG_WATCH_INTERVAL", "--config-watch-interval"),
+            args.config_watch_interval.as_deref(),
+            DEFAULT_CONFIG_WATCH_INTERVAL,
+            0..=3600,
+        )?;
+        let config_watch_interval =
+            (!config_watch_interval.is_zero()).then_some(config_watch_interval);
+        let cors = cors::parse_cors(args)?;
         let max_concurrent_requests = match args.max_concurrent_requests.as_deref() {
             None => DEFAULT_MAX_CONCURRENT_REQUESTS,
             Some(value) => match value.trim().parse::<usize>() {
@@ -234,7 +273,9 @@ impl Settings {
             hmac,
             signing,
             key_watch_interval,
+            config_watch_interval,
             max_concurrent_requests,
+            cors,
             shutdown_drain,
             access,
             audit,
@@ -279,6 +320,20 @@ fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigEr
         allow_anonymous,
         jwt: parse_jwt(args)?,
         default_ttl,
+        max_token_lifetime: parse_seconds(
+            ("JWT_MAX_TOKEN_LIFETIME", "--jwt-max-token-lifetime"),
+            args.jwt_max_token_lifetime.as_deref(),
+            Duration::from_secs(DEFAULT_MAX_TOKEN_LIFETIME_SECS),
+            60..=31_622_400,
+        )?
+        .as_secs(),
+        jwks_min_refresh_interval: parse_seconds(
+            ("JWKS_MIN_REFRESH_INTERVAL", "--jwks-min-refresh-interval"),
+            args.jwks_min_refresh_interval.as_deref(),
+            DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+            1..=3600,
+        )?,
+        dev_issuer: None,
     })
 }
 

@@ -20,6 +20,11 @@ pub struct Object {
     pub md5: String,
     /// `x-goog-meta-*` headers.
     pub metadata: Vec<(String, String)>,
+    /// `Cache-Control` and `Content-Disposition` of the upload, served back on reads.
+    #[serde(default)]
+    pub cache_control: Option<String>,
+    #[serde(default)]
+    pub content_disposition: Option<String>,
     /// Unix seconds.
     pub updated: i64,
 }
@@ -172,6 +177,8 @@ mod tests {
             generation: 0,
             md5: String::new(),
             metadata: Vec::new(),
+            cache_control: None,
+            content_disposition: None,
             updated: 0,
         }
     }

@@ -23,6 +23,8 @@ pub struct Session {
     bucket: String,
     name: String,
     content_type: String,
+    /// The signed headers of the start that the object keeps (metadata, cache control).
+    object_headers: HeaderMap,
     if_generation_match: Option<u64>,
     length_range: Option<(u64, u64)>,
     expires: OffsetDateTime,
@@ -46,6 +48,16 @@ pub fn start(
         name,
         content_type: header_value(headers, "content-type")
             .unwrap_or_else(|| "application/octet-stream".into()),
+        object_headers: headers
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.as_str();
+                name.starts_with("x-goog-meta-")
+                    || name == "cache-control"
+                    || name == "content-disposition"
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
         if_generation_match,
         length_range,
         expires: now + SESSION_LIFETIME,
@@ -92,7 +104,7 @@ pub async fn finish(
     let object = new_object(
         body.to_vec(),
         Some(session.content_type),
-        &HeaderMap::new(),
+        &session.object_headers,
         OffsetDateTime::now_utc(),
     );
     let stored = store

@@ -3,6 +3,7 @@
 
 mod action;
 mod bucket_name;
+mod header_text;
 mod headers;
 pub mod limits;
 mod object_name;
@@ -10,6 +11,7 @@ mod upload;
 
 pub use action::Action;
 pub use bucket_name::BucketName;
+pub use header_text::{HeaderText, is_metadata_name};
 pub use headers::{ContentMd5, ContentType};
 pub use limits::{MAX_OBJECT_NAME_BYTES, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
 pub use object_name::ObjectName;

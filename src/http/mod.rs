@@ -2,6 +2,7 @@
 
 mod answer;
 pub mod api_doc;
+mod cors;
 mod demo;
 pub mod error;
 mod health;
@@ -70,10 +71,16 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(api_doc::openapi_json));
-    operations
+    let mut router = operations
         .merge(signing)
         // Inside the request log, so a panic is logged with its request id and status.
-        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(CatchPanicLayer::custom(answer_panic));
+    // Outside the routes and the overload limit (a preflight needs neither), inside the request
+    // log (errors get their CORS headers before their body is written there).
+    if let Some(cors) = &state.limits.cors {
+        router = router.layer(cors::layer(cors));
+    }
+    router
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             request_log::track,

@@ -62,7 +62,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
     let secret = body.map_err(Unreadable::from).and_then(|JsonBody(body)| {
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
@@ -101,7 +101,7 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
     let secrets = body.and_then(|JsonBody(body)| {
         SecretRequest::batch_from_json(&body, &app.rules.known_buckets)
             .map(|items| {
@@ -211,6 +211,15 @@ pub struct SecretData {
     content_md5: Option<String>,
     /// The signed URL: a bearer credential until `expires_at`.
     secret_url: String,
+    /// `secret_url` again, under the name uploader libraries use (Uppy's `@uppy/aws-s3`
+    /// `getUploadParameters` takes `{method, url, fields, headers}`: return `data` itself).
+    url: String,
+    /// The HTTP method to send to `url`: `GET`, `HEAD`, `PUT`, `DELETE`, or `POST` (which starts
+    /// a resumable upload).
+    method: &'static str,
+    /// Form fields: always empty for a signed URL (the upload is the body), present for
+    /// uploader libraries that expect it.
+    fields: BTreeMap<String, String>,
     /// When the URL expires (ISO 8601 UTC, whole seconds).
     #[schema(format = DateTime)]
     expires_at: String,
@@ -220,7 +229,7 @@ pub struct SecretData {
     /// `v2` or `v4`.
     version: &'static str,
     /// The headers the request must send, exactly: pass them to `fetch` as they are.
-    headers: BTreeMap<&'static str, String>,
+    headers: BTreeMap<String, String>,
 }
 
 /// One secret of a batch: `data` when it was issued (`status` 201), `error` otherwise.
@@ -249,7 +258,10 @@ fn secret_data(IssuedSecret { request, url }: IssuedSecret) -> SecretData {
         resource_name: request.resource_name,
         content_type: request.content_type.map(|ct| ct.as_str().to_owned()),
         content_md5: request.content_md5.map(|md5| md5.as_str().to_owned()),
+        url: url.url.expose().to_owned(),
         secret_url: url.url.into_inner(),
+        method: request.action.http_method(),
+        fields: BTreeMap::new(),
         expires_at: timestamp::iso8601(url.expires_at),
         inserted_at: timestamp::iso8601(url.inserted_at),
         version: url.version.as_str(),

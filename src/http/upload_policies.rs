@@ -56,7 +56,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
     let form = body.and_then(|JsonBody(body)| {
         FormRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });

@@ -5,8 +5,9 @@ use time::OffsetDateTime;
 use super::{
     Caller, IssuedPolicy, Issuer, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error,
 };
-use crate::access::{Access, Client, ContentTypeAccess};
+use crate::access::{Access, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
+use crate::auth::Authenticated;
 use crate::domain::{Action, ContentLengthRange, ContentType};
 use crate::error::ApiError;
 use crate::request::FormRequest;
@@ -39,17 +40,18 @@ pub fn decide_form(
     let mut record = origin.record();
     record.action = Some(Action::Post.as_str());
     match identify(caller, record) {
-        Ok((client, record)) => decide(rules, &client, form, record),
+        Ok((caller, record)) => decide(rules, &caller, form, record),
         Err(refused) => *refused,
     }
 }
 
 fn decide(
     rules: &Rules,
-    client: &Client,
+    caller: &Authenticated,
     form: Result<FormRequest, ApiError>,
     mut record: AuditEvent,
 ) -> Outcome<FormGrant> {
+    let client = &caller.client;
     let form = match form {
         Ok(form) => form,
         Err(error) => return Outcome::refused(record, Decision::Invalid, error),
@@ -78,6 +80,7 @@ fn decide(
         path_is_prefix: is_prefix,
         content_type,
         content_length_range: form.content_length_range,
+        end_user: caller.end_user.as_deref(),
         ..Access::object(Action::Post, &path)
     };
     match client.authorize(&access) {

@@ -7,16 +7,15 @@ mod form;
 mod issuer;
 mod secret;
 
-use std::sync::Arc;
-
 pub use form::{FormGrant, IssuedForm, decide_form};
-pub use issuer::{BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlGrant};
+pub use issuer::{
+    BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlExtras, UrlGrant,
+};
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 
-use crate::access::Client;
 use crate::audit::{AuditEvent, Decision};
-use crate::auth::AuthError;
-use crate::domain::{Action, BucketName, InvalidEntry, Violation};
+use crate::auth::{AuthError, Authenticated};
+use crate::domain::{Action, BucketName, InvalidEntry, SigningVersion, Violation};
 use crate::error::ApiError;
 use crate::request::InvalidSecret;
 
@@ -28,6 +27,9 @@ pub struct Rules {
     /// Lifetime of a URL whose request names none (`SECRETS_TTL`), capped by the caller's
     /// `max_ttl`.
     pub default_ttl: u32,
+    /// The signing process of secrets that name none (`SIGNING_VERSION`): some options need
+    /// V4.
+    pub default_version: SigningVersion,
 }
 
 /// Where a request came from, for its audit record.
@@ -43,8 +45,9 @@ impl Origin {
     }
 }
 
-/// Who sent a request: a client of the clients file, or why none is known.
-pub type Caller = Result<Arc<Client>, AuthError>;
+/// Who sent a request: a client of the clients file (and the end user, if any), or why none
+/// is known.
+pub type Caller = Result<Authenticated, AuthError>;
 
 /// A request that could not be read: why, and the action it asks for when that much was valid
 /// (so that refusals are audited and counted by action).
@@ -119,21 +122,30 @@ impl<T> Outcome<T> {
     }
 }
 
-/// The client that sent the request, with the record naming it; or the refusal.
+/// The caller that sent the request, with the record naming it; or the refusal.
 fn identify<T>(
     caller: Caller,
     mut record: AuditEvent,
-) -> Result<(Arc<Client>, AuditEvent), Box<Outcome<T>>> {
+) -> Result<(Authenticated, AuditEvent), Box<Outcome<T>>> {
     match caller {
-        Ok(client) => {
-            record.client_id = Some(client.id.clone());
-            Ok((client, record))
+        Ok(caller) => {
+            name_caller(&mut record, &caller);
+            Ok((caller, record))
         }
         Err(error) => Err(Box::new(Outcome::refused(
             record,
             Decision::Unauthenticated,
             ApiError::Unauthenticated(error),
         ))),
+    }
+}
+
+/// The record names the client and, if there is one, the end user.
+fn name_caller(record: &mut AuditEvent, caller: &Authenticated) {
+    record.client_id = Some(caller.client.id.clone());
+    if let Some(user) = &caller.end_user {
+        record.end_user = Some(user.subject.clone());
+        record.end_user_issuer = Some(user.issuer.clone());
     }
 }
 

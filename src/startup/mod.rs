@@ -20,9 +20,9 @@ use crate::app::{App, AppState, RequestLimits};
 use crate::config::Settings;
 use crate::http;
 use crate::issuing::Rules;
-use crate::key_watch::KeyWatch;
+use crate::key_watch::{FilesWatch, KeyWatch};
 use crate::signing::Signer as _;
-use tasks::Reload;
+use tasks::{Reload, WatchIntervals};
 use tls::TlsFiles;
 
 /// The service, bound to its port but not yet serving.
@@ -30,7 +30,7 @@ pub struct Application {
     listener: TcpListener,
     app: AppState,
     reload: Arc<Reload>,
-    key_watch_interval: Option<Duration>,
+    watch_intervals: WatchIntervals,
     shutdown_drain: Duration,
     /// Turns true when the service starts shutting down (the dev store follows it).
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -47,9 +47,15 @@ impl Application {
                 settings.listen
             )
         })?;
+        let http = crate::jwks::http_client()
+            .map_err(|problem| tracing::error!(problem, "identity provider keys cannot be fetched"))
+            .ok();
         let reload = Reload {
             key_watch: settings.key_file().cloned().map(KeyWatch::new),
+            files: FilesWatch::new(services.access_files),
             access: settings.access,
+            key_caches: services.key_caches,
+            http,
         };
         let app = App::new(
             services.issuer,
@@ -57,11 +63,13 @@ impl Application {
             Rules {
                 known_buckets: settings.known_buckets,
                 default_ttl: settings.secrets_ttl,
+                default_version: settings.signing.default_version,
             },
             services.audit,
             RequestLimits {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 request_timeout: settings.request_timeout,
+                cors: settings.cors,
             },
             settings.dev_mode,
         );
@@ -69,7 +77,10 @@ impl Application {
             listener,
             app: Arc::new(app),
             reload: Arc::new(reload),
-            key_watch_interval: settings.key_watch_interval,
+            watch_intervals: WatchIntervals {
+                key: settings.key_watch_interval,
+                config: settings.config_watch_interval,
+            },
             shutdown_drain: settings.shutdown_drain,
             shutdown: tokio::sync::watch::Sender::new(false),
             tls: services.tls,
@@ -87,7 +98,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tasks::spawn_background(&self.app, &self.reload, self.key_watch_interval);
+        tasks::spawn_background(&self.app, &self.reload, self.watch_intervals);
         let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
         let drain = self.shutdown_drain;
@@ -114,7 +125,7 @@ impl Application {
                     .await
             }
             Some(files) => {
-                tls::spawn_reloading(Arc::clone(&files), self.key_watch_interval);
+                tls::spawn_reloading(Arc::clone(&files), self.watch_intervals.key);
                 // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
                 let listener = tls::TlsListener::new(self.listener, files, tls::HANDSHAKE_TIMEOUT)?
                     .tap_io(|_| {});
@@ -127,7 +138,7 @@ impl Application {
 }
 
 /// Starts the service described by `settings` and runs it until it is told to stop.
-pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Result<()> {
     let dev_mode = settings.dev_mode;
     let store = match &settings.dev_store {
         Some(store_settings) => {
@@ -135,6 +146,15 @@ pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result
         }
         None => None,
     };
+    if let Some(store) = &store
+        && settings.access.clients_config_path.is_none()
+    {
+        // The demo's end users, signed in at the dev store's stand-in identity provider.
+        settings.access.dev_issuer = Some(store.dev_issuer());
+        let loaded = load_access(&settings.access, &services.key_caches)?;
+        services.authenticator = loaded.authenticator;
+        services.access_files = loaded.files;
+    }
     let summary = StartupSummary::of(&settings, &services);
     let application = Application::build(settings, services).await?;
     let address = application.local_addr()?;

@@ -1,6 +1,7 @@
-//! What runs beside the server: reloading on SIGHUP and on a rotated key file, keeping an
-//! eye on IAM and a failed audit sink (readiness follows them without traffic), and waiting
-//! for the signal to stop.
+//! What runs beside the server: reloading on SIGHUP, on a rotated key file and on changed
+//! clients or JWKS files, fetching identity providers' keys, keeping an eye on IAM and a
+//! failed audit sink (readiness follows them without traffic), and waiting for the signal to
+//! stop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use super::services::load_access;
 use crate::app::AppState;
 use crate::config::AccessSettings;
 use crate::issuing::RsaSigner;
-use crate::key_watch::{KeyChange, KeyWatch};
+use crate::jwks::KeyCaches;
+use crate::key_watch::{FilesWatch, KeyChange, KeyWatch};
 
 /// How often a failed audit sink is retried while no request comes (readiness depends on it).
 const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,6 +24,11 @@ pub struct Reload {
     /// The key file, when there is one to watch.
     pub key_watch: Option<KeyWatch>,
     pub access: AccessSettings,
+    /// The clients file and JWKS files in use.
+    pub files: FilesWatch,
+    /// Identity providers' fetched keys, and the client that fetches them.
+    pub key_caches: Arc<KeyCaches>,
+    pub http: Option<reqwest::Client>,
 }
 
 impl Reload {
@@ -44,29 +51,84 @@ impl Reload {
         }
     }
 
-    /// Re-reads the clients file and JWKS. A broken file is logged and the rules in force
-    /// stay.
+    /// Re-reads the clients file and JWKS files. A broken file is logged and the rules in
+    /// force stay.
     fn access(&self, app: &AppState) {
-        match load_access(&self.access) {
-            Ok(authenticator) => app.use_authenticator(authenticator),
+        match load_access(&self.access, &self.key_caches) {
+            Ok(loaded) => {
+                self.files.watch(loaded.files);
+                app.use_authenticator(loaded.authenticator);
+                self.start_fetchers();
+            }
             Err(error) => {
                 tracing::error!(%error, "clients not reloaded: the previous rules stay in force");
             }
         }
     }
+
+    /// Starts fetching the keys of identity providers new to the configuration.
+    fn start_fetchers(&self) {
+        if let Some(http) = &self.http {
+            self.key_caches.start_fetchers(http);
+        }
+    }
 }
 
-pub fn spawn_background(app: &AppState, reload: &Arc<Reload>, key_watch: Option<Duration>) {
+/// How often each watched file is checked; `None`: that kind only on SIGHUP.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchIntervals {
+    pub key: Option<Duration>,
+    pub config: Option<Duration>,
+}
+
+pub fn spawn_background(app: &AppState, reload: &Arc<Reload>, intervals: WatchIntervals) {
+    reload.start_fetchers();
     tokio::spawn(reload_on_sighup(Arc::clone(app), Arc::clone(reload)));
     tokio::spawn(retry_audit_sink(Arc::clone(app)));
-    if let Some(interval) = key_watch {
-        tokio::spawn(watch_key_file(
+    if let Some(interval) = intervals.key {
+        // The key file, for a rotated key.
+        tokio::spawn(every(
             Arc::clone(app),
             Arc::clone(reload),
             interval,
+            |reload, app| {
+                reload.key(app);
+            },
+        ));
+    }
+    if let Some(interval) = intervals.config {
+        // The clients file and JWKS files: a change reloads them all.
+        tokio::spawn(every(
+            Arc::clone(app),
+            Arc::clone(reload),
+            interval,
+            |reload, app| {
+                if reload.files.changed() {
+                    tracing::info!("the clients file or a JWKS file changed: reloading");
+                    reload.access(app);
+                }
+            },
         ));
     }
     tokio::spawn(check_iam(Arc::clone(app)));
+}
+
+/// Runs `check` (file reads: off the async executor) every `interval`, the first time one
+/// interval after start-up.
+async fn every(
+    app: AppState,
+    reload: Arc<Reload>,
+    interval: Duration,
+    check: fn(&Reload, &AppState),
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
+        let _ = tokio::task::spawn_blocking(move || check(&reload, &app)).await;
+    }
 }
 
 #[cfg(unix)]
@@ -77,7 +139,7 @@ async fn reload_on_sighup(app: AppState, reload: Arc<Reload>) {
         return;
     };
     while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the clients file and the key file");
+        tracing::info!("SIGHUP: reloading the clients file, JWKS files and the key file");
         let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
         let _ = tokio::task::spawn_blocking(move || {
             reload.access(&app);
@@ -89,18 +151,6 @@ async fn reload_on_sighup(app: AppState, reload: Arc<Reload>) {
 
 #[cfg(not(unix))]
 async fn reload_on_sighup(_app: AppState, _reload: Arc<Reload>) {}
-
-/// Checks the key file every `interval` for a rotated key.
-async fn watch_key_file(app: AppState, reload: Arc<Reload>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
-        let _ = tokio::task::spawn_blocking(move || reload.key(&app)).await;
-    }
-}
 
 /// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
 /// readiness follows the metadata server and IAM without traffic.
