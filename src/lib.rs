@@ -13,6 +13,7 @@ pub mod iam;
 pub mod issuing;
 pub mod key;
 pub mod key_watch;
+pub mod limiter;
 pub mod metrics;
 pub mod request;
 pub mod sign_command;

@@ -16,11 +16,13 @@
 //! Unknown fields are errors, so a typo cannot silently widen or drop a rule.
 
 use std::collections::HashSet;
+use std::num::NonZeroU32;
 
 use serde::Deserialize;
 
-use super::{ANONYMOUS, Client, ResourcePattern, Rule, media_type};
-use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
+use super::{ANONYMOUS, Client, MediaRange, ResourcePattern, Rule};
+use crate::domain::{Action, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
+use crate::limiter::Rate;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,8 +38,18 @@ struct ClientEntry {
     api_key_sha256: Option<String>,
     jwt_subject: Option<String>,
     max_ttl: Option<u32>,
+    rate_limit: Option<RateEntry>,
     #[serde(default)]
     allow: Vec<RuleEntry>,
+}
+
+/// `rate_limit = { per_minute = 600, burst = 60 }`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateEntry {
+    per_minute: u32,
+    /// Default: a tenth of `per_minute`, at least 1.
+    burst: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -123,13 +135,27 @@ fn client(entry: ClientEntry, default_ttl: u32) -> Result<Client, String> {
             rule(rule_entry).map_err(|problem| format!("allow[{index}].{problem}"))
         })
         .collect::<Result<_, _>>()?;
+    let rate_limit = entry.rate_limit.as_ref().map(rate).transpose()?;
     Ok(Client {
         id: entry.id,
         api_key_sha256,
         jwt_subject: entry.jwt_subject,
+        rate_limit,
         max_ttl,
         allow,
     })
+}
+
+fn rate(entry: &RateEntry) -> Result<Rate, String> {
+    let error =
+        || "rate_limit: per_minute and burst must be whole numbers from 1 to 1000000".to_owned();
+    let in_range = |n: u32| NonZeroU32::new(n).filter(|n| n.get() <= 1_000_000);
+    let per_minute = in_range(entry.per_minute).ok_or_else(error)?;
+    let burst = match entry.burst {
+        Some(burst) => in_range(burst).ok_or_else(error)?,
+        None => NonZeroU32::new(per_minute.get().div_ceil(10)).unwrap_or(NonZeroU32::MIN),
+    };
+    Ok(Rate { per_minute, burst })
 }
 
 fn rule(entry: RuleEntry) -> Result<Rule, String> {
@@ -160,9 +186,8 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
             types
                 .iter()
                 .map(|t| {
-                    ContentType::parse(t)
-                        .map(|_| media_type(t))
-                        .map_err(|v| format!("content_types: {t:?} {}", v.description))
+                    MediaRange::parse(t)
+                        .map_err(|problem| format!("content_types: {t:?} {problem}"))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -176,6 +201,21 @@ fn rule(entry: RuleEntry) -> Result<Rule, String> {
     if !uploads && (entry.max_size.is_some() || entry.require_no_overwrite) {
         return Err(
             "max_size and require_no_overwrite apply to uploads: list PUT, RESUMABLE or POST"
+                .into(),
+        );
+    }
+    // Delete, then create: no-overwrite would mean nothing.
+    if entry.require_no_overwrite && methods.contains(&Action::Delete) {
+        return Err(
+            "require_no_overwrite with DELETE: deleting first defeats no-overwrite; grant DELETE in a rule of its own, on other paths"
+                .into(),
+        );
+    }
+    // GCS checks x-goog-content-length-range on the request that carries the data; a
+    // resumable upload's data goes to a session URI that carries no signed header.
+    if entry.max_size.is_some() && methods.contains(&Action::Resumable) {
+        return Err(
+            "max_size with RESUMABLE: GCS does not hold a resumable upload's data to x-goog-content-length-range, so the limit would not hold; give RESUMABLE a rule without max_size, or leave it out"
                 .into(),
         );
     }
@@ -250,7 +290,10 @@ resources = ["/declarations/uploads/*/preview.jpg"]
         assert_eq!(frontend.allow.len(), 2);
         assert_eq!(
             frontend.allow[0].content_types,
-            Some(vec!["image/jpeg".into(), "application/pdf".into()])
+            Some(vec![
+                MediaRange::parse("image/jpeg").unwrap(),
+                MediaRange::parse("application/pdf").unwrap()
+            ])
         );
         assert_eq!(frontend.allow[1].methods, [Action::Get, Action::Head]);
     }
@@ -329,17 +372,59 @@ resources = ["/declarations/uploads/*/preview.jpg"]
             "[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\n"
         );
         let clients = parse_ok(&format!(
-            "{base}methods = [\"PUT\", \"RESUMABLE\", \"POST\"]\nresources = [\"/**\"]\ncontent_types = [\"image/*\"]\nmax_size = 1024\nrequire_no_overwrite = true\n"
+            "{base}methods = [\"PUT\", \"POST\"]\nresources = [\"/**\"]\ncontent_types = [\"image/*\"]\nmax_size = 1024\nrequire_no_overwrite = true\n"
         ));
         let rule = &clients[0].allow[0];
         assert_eq!(rule.max_size, Some(1024));
         assert!(rule.require_no_overwrite);
-        assert_eq!(rule.content_types, Some(vec!["image/*".to_owned()]));
+        assert_eq!(
+            rule.content_types,
+            Some(vec![MediaRange::AnySubtype("image".into())])
+        );
         assert!(
             parse_err(&format!(
                 "{base}methods = [\"GET\"]\nresources = [\"/**\"]\nmax_size = 5\n"
             ))
             .contains("apply to uploads")
+        );
+    }
+
+    #[test]
+    fn rules_whose_conditions_cannot_hold_are_refused() {
+        let base = format!(
+            "[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\nresources = [\"/**\"]\n"
+        );
+        let error = parse_err(&format!(
+            "{base}methods = [\"PUT\", \"DELETE\"]\nrequire_no_overwrite = true\n"
+        ));
+        assert!(
+            error.contains("require_no_overwrite with DELETE"),
+            "{error}"
+        );
+        let error = parse_err(&format!(
+            "{base}methods = [\"PUT\", \"RESUMABLE\"]\nmax_size = 10\n"
+        ));
+        assert!(error.contains("max_size with RESUMABLE"), "{error}");
+        parse_ok(&format!(
+            "{base}methods = [\"RESUMABLE\"]\nrequire_no_overwrite = true\n"
+        ));
+    }
+
+    #[test]
+    fn rate_limits_are_read_with_a_default_burst() {
+        let base = format!("[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n");
+        let clients = parse_ok(&format!(
+            "{base}rate_limit = {{ per_minute = 600, burst = 60 }}\n"
+        ));
+        let rate = clients[0].rate_limit.unwrap();
+        assert_eq!((rate.per_minute.get(), rate.burst.get()), (600, 60));
+        let clients = parse_ok(&format!("{base}rate_limit = {{ per_minute = 25 }}\n"));
+        assert_eq!(clients[0].rate_limit.unwrap().burst.get(), 3);
+        assert!(
+            parse_err(&format!("{base}rate_limit = {{ per_minute = 0 }}\n")).contains("rate_limit")
+        );
+        assert!(
+            parse_err(&format!("{base}rate_limit = {{ per_minut = 5 }}\n")).contains("per_minut")
         );
     }
 

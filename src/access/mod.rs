@@ -9,9 +9,10 @@ mod pattern;
 mod rule;
 
 pub use pattern::ResourcePattern;
-pub use rule::{Rule, media_type};
+pub use rule::{MediaRange, Rule};
 
-use crate::domain::{Action, ContentLengthRange};
+use crate::domain::{Action, ContentLengthRange, ContentType};
+use crate::limiter::Rate;
 
 /// The client id that callers without credentials act as, when the configuration has one.
 pub const ANONYMOUS: &str = "anonymous";
@@ -26,13 +27,15 @@ pub struct Client {
     pub jwt_subject: Option<String>,
     /// Longest lifetime, in seconds, of a URL issued to this client.
     pub max_ttl: u32,
+    /// URLs per minute (issued and refused alike), per end user where one is known.
+    pub rate_limit: Option<Rate>,
     pub allow: Vec<Rule>,
 }
 
 /// The content type a request pins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentTypeAccess<'a> {
-    Exact(&'a str),
+    Exact(&'a ContentType),
     /// A form upload whose `Content-Type` must start with this (`image/`).
     Prefix(&'a str),
 }
@@ -87,6 +90,10 @@ pub enum Denial {
         method: &'static str,
         content_type: String,
     },
+    #[error(
+        "a content_type_prefix cannot be granted on this path, which allows only listed types (a prefix would admit others, such as image/svg+xml for image/); ask for the exact content_type"
+    )]
+    ContentTypePrefix,
     #[error("uploads to this path may be at most {max} bytes")]
     Size { max: u64 },
     #[error("uploads to this path may not overwrite: if_generation_match must be 0")]
@@ -96,12 +103,23 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// The audit record's reason: the condition, never the object name (the record has it
+    /// once, in `object`), so a refusal costs a bounded number of bytes.
+    pub fn audit_reason(&self) -> String {
+        match self {
+            Denial::Path { method, .. } => format!("path not allowed for {method}"),
+            other => other.to_string(),
+        }
+    }
+
     /// How far a request got before this condition failed; the furthest one is reported.
     fn depth(&self) -> u8 {
         match self {
             Denial::Method(_) => 0,
             Denial::Path { .. } => 1,
-            Denial::ContentTypeRequired { .. } | Denial::ContentType { .. } => 2,
+            Denial::ContentTypeRequired { .. }
+            | Denial::ContentType { .. }
+            | Denial::ContentTypePrefix => 2,
             Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 3,
         }
     }
@@ -159,6 +177,7 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         id: ANONYMOUS.to_owned(),
         api_key_sha256: None,
         jwt_subject: None,
+        rate_limit: None,
         max_ttl,
         allow: vec![Rule {
             methods: Action::AEL_ACTIONS.to_vec(),
@@ -181,7 +200,8 @@ mod tests {
                 .iter()
                 .map(|p| ResourcePattern::parse(p).unwrap())
                 .collect(),
-            content_types: content_types.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+            content_types: content_types
+                .map(|c| c.iter().map(|s| MediaRange::parse(s).unwrap()).collect()),
             max_size: None,
             require_no_overwrite: false,
         }
@@ -192,6 +212,7 @@ mod tests {
             id: "frontend".into(),
             api_key_sha256: None,
             jwt_subject: None,
+            rate_limit: None,
             max_ttl: 900,
             allow: vec![
                 rule(
@@ -208,10 +229,15 @@ mod tests {
         }
     }
 
+    /// A parsed content type that lives as long as the test.
+    fn media(value: &str) -> &'static ContentType {
+        Box::leak(Box::new(ContentType::parse(value).unwrap()))
+    }
+
     fn access(action: Action, path: &str, content_type: Option<&str>) -> Result<usize, Denial> {
         frontend()
             .authorize(&Access {
-                content_type: content_type.map(ContentTypeAccess::Exact),
+                content_type: content_type.map(|value| ContentTypeAccess::Exact(media(value))),
                 ..Access::object(action, path)
             })
             .map(|grant| grant.rule)
@@ -276,9 +302,13 @@ mod tests {
             })
         );
         assert_eq!(
-            access(Action::Put, "/media/uploads/x", Some("Image/JPEG; q=1")),
+            access(Action::Put, "/media/uploads/x", Some("Image/JPEG")),
             Ok(0),
-            "media types compare without case and parameters"
+            "media types compare without case"
+        );
+        assert!(
+            access(Action::Put, "/media/uploads/x", Some("image/jpeg; q=1")).is_err(),
+            "parameters only where the rule lists them"
         );
     }
 
@@ -333,7 +363,7 @@ mod tests {
         if_generation_match: Option<u64>,
     ) -> Access<'static> {
         Access {
-            content_type: Some(ContentTypeAccess::Exact("image/png")),
+            content_type: Some(ContentTypeAccess::Exact(media("image/png"))),
             content_length_range,
             if_generation_match,
             ..Access::object(Action::Put, "/media/in/x.png")
@@ -392,31 +422,99 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_content_types_allow_subtypes_and_prefixes() {
+    fn wildcard_content_types_allow_subtypes_but_no_prefix() {
         let client = uploader(None, false);
         assert!(client.authorize(&upload(None, None)).is_ok());
+        let with_type = |value: &str| Access {
+            content_type: Some(ContentTypeAccess::Exact(media(value))),
+            ..upload(None, None)
+        };
+        assert!(client.authorize(&with_type("IMAGE/JPEG")).is_ok());
+        for refused in ["text/plain", "image/png; a=b"] {
+            assert!(
+                matches!(
+                    client.authorize(&with_type(refused)),
+                    Err(Denial::ContentType { .. })
+                ),
+                "{refused}"
+            );
+        }
         let prefix = Access {
             action: Action::Post,
             content_type: Some(ContentTypeAccess::Prefix("image/")),
             ..upload(None, None)
         };
-        assert!(client.authorize(&prefix).is_ok());
-        let wider = Access {
-            content_type: Some(ContentTypeAccess::Prefix("im")),
-            ..prefix
+        assert_eq!(client.authorize(&prefix), Err(Denial::ContentTypePrefix));
+    }
+
+    /// `image/*` must not admit a type a browser runs script from: it has to be listed.
+    #[test]
+    fn wildcards_never_admit_scriptable_types() {
+        let client = uploader(None, false);
+        for scriptable in ["image/svg+xml", "text/html", "application/xhtml+xml"] {
+            let wildcard = Client {
+                allow: vec![rule(
+                    &[Action::Put],
+                    &["/media/in/**"],
+                    Some(&["image/*", "text/*", "application/*"]),
+                )],
+                ..client.clone()
+            };
+            let access = Access {
+                content_type: Some(ContentTypeAccess::Exact(media(scriptable))),
+                ..upload(None, None)
+            };
+            assert!(
+                wildcard.authorize(&access).is_err(),
+                "{scriptable} passed a wildcard"
+            );
+            let listed = Client {
+                allow: vec![rule(&[Action::Put], &["/media/in/**"], Some(&[scriptable]))],
+                ..client.clone()
+            };
+            assert!(
+                listed.authorize(&access).is_ok(),
+                "{scriptable} listed by name"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_pass_only_where_the_rule_lists_them() {
+        let client = Client {
+            allow: vec![rule(
+                &[Action::Put],
+                &["/media/in/**"],
+                Some(&["text/plain; charset=utf-8"]),
+            )],
+            ..frontend()
         };
-        assert!(matches!(
-            client.authorize(&wider),
-            Err(Denial::ContentType { .. })
-        ));
-        let text = Access {
-            content_type: Some(ContentTypeAccess::Exact("text/plain")),
-            ..upload(None, None)
+        let put = |value: &str| Access {
+            content_type: Some(ContentTypeAccess::Exact(media(value))),
+            ..Access::object(Action::Put, "/media/in/a.txt")
         };
-        assert!(matches!(
-            client.authorize(&text),
-            Err(Denial::ContentType { .. })
-        ));
+        assert!(client.authorize(&put("Text/Plain; Charset=UTF-8")).is_ok());
+        assert!(client.authorize(&put("text/plain")).is_err());
+        assert!(client.authorize(&put("text/plain; charset=utf-7")).is_err());
+        assert!(
+            client
+                .authorize(&put("text/plain; charset=utf-8; x=y"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn media_ranges_are_checked_when_the_file_loads() {
+        assert!(MediaRange::parse("image/*").is_ok());
+        for bad in [
+            "*/*",
+            "image/*; a=b",
+            "image/p*",
+            "image/png,text/html",
+            "image",
+        ] {
+            assert!(MediaRange::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -114,6 +114,7 @@ mod tests {
             id: id.into(),
             api_key_sha256: key.map(api_key::sha256),
             jwt_subject: None,
+            rate_limit: None,
             max_ttl: 600,
             allow: Vec::new(),
         }

@@ -3,6 +3,7 @@
 //! says what is wrong. Nothing here reads a file or builds a service: `startup` does that.
 
 mod args;
+mod limits;
 mod parse;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
 pub use args::{Secret, ServeArgs};
+pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
     parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
@@ -57,6 +59,12 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// Time between SIGTERM and closing the listener (readiness already failing).
     pub shutdown_drain: Duration,
+    /// The connection cap and the header-read and keep-alive timeouts.
+    pub connections: ConnectionSettings,
+    /// How refused requests are rate limited before they reach the audit trail.
+    pub refusals: RefusalSettings,
+    /// `/metrics` on a listener of its own (same host), when set.
+    pub metrics_port: Option<u16>,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
     pub access: AccessSettings,
     pub audit: AuditSettings,
@@ -178,6 +186,9 @@ impl Settings {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
         let host = parse_host(args.host.as_deref(), default_host)?;
+        if dev {
+            check_dev_mode(args, host)?;
+        }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
         let signer = signer(args)?;
@@ -209,6 +220,9 @@ impl Settings {
             Duration::ZERO,
             0..=60,
         )?;
+        let connections = limits::connections(args)?;
+        let refusals = limits::refusals(args)?;
+        let metrics_port = limits::metrics_port(args, port)?;
         let access = access(args, secrets_ttl)?;
         let audit = AuditSettings {
             path: match args.audit_log_path.as_deref() {
@@ -231,6 +245,9 @@ impl Settings {
             key_watch_interval,
             max_concurrent_requests,
             shutdown_drain,
+            connections,
+            refusals,
+            metrics_port,
             access,
             audit,
             dev_mode: dev,
@@ -252,6 +269,35 @@ impl AccessSettings {
     pub fn is_open_mode(&self) -> bool {
         self.clients_config_path.is_none()
     }
+}
+
+/// Dev mode runs open mode and a demo for whoever can reach it: only on a loopback address,
+/// and with a real key only when asked for. (V2 URLs do not sign the host, so a dev server
+/// holding a real key hands out URLs that work at storage.googleapis.com.)
+fn check_dev_mode(args: &ServeArgs, host: IpAddr) -> Result<(), ConfigError> {
+    if !host.is_loopback() {
+        return Err(ConfigError::new(
+            "HOST",
+            "--host",
+            format!(
+                "--dev listens on a loopback address only (127.0.0.1 or ::1): it gives URLs to anyone who can reach it; got {host}"
+            ),
+        ));
+    }
+    let allow_key_file = parse_bool(
+        "DEV_ALLOW_KEY_FILE",
+        "--dev-allow-key-file",
+        args.dev_allow_key_file.as_deref(),
+    )?
+    .unwrap_or(false);
+    if args.service_account_key_path.is_some() && !allow_key_file {
+        return Err(ConfigError::new(
+            "SERVICE_ACCOUNT_KEY_PATH",
+            "--key",
+            "is set with --dev, which gives URLs to anyone who can reach it (and V2 URLs signed with a real key work at storage.googleapis.com); unset it to use a throw-away key, or set DEV_ALLOW_KEY_FILE=true to use this key anyway",
+        ));
+    }
+    Ok(())
 }
 
 fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigError> {

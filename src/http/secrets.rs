@@ -14,15 +14,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{after_audit, no_store};
+use super::answer::{admit, after_audit, no_store, recorded};
 use super::api_doc;
 use super::error::{self, ErrorBody, ErrorDetail, ErrorNotes};
 use super::json_body::JsonBody;
-use super::request_log::RequestId;
+use super::request_log::{RequestId, RequestIds};
 use crate::app::AppState;
 use crate::domain::limits::MAX_BATCH_BODY_BYTES;
 use crate::error::ApiError;
-use crate::issuing::{self, IssuedSecret, Origin, Outcome};
+use crate::issuing::{self, IssuedSecret, Origin};
 use crate::request::SecretRequest;
 use crate::timestamp;
 
@@ -58,17 +58,25 @@ use crate::timestamp;
 pub async fn create(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
     let caller = app.authenticate(authorization(&headers));
+    let _slot = match admit(&app, &caller, remote.ip(), 1) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let secret = body.and_then(|JsonBody(body)| {
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
-    let outcome = issuing::decide_secret(&app.rules, &origin(&request_id, remote), caller, secret);
+    let outcome = issuing::decide_secret(&app.rules, &origin(&ids, remote), caller, secret);
     let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
-    after_audit(&app, outcome, |issued| created(&request_id, issued)).await
+    after_audit(&app, remote.ip(), outcome, |issued| {
+        created(&request_id, issued)
+    })
+    .await
 }
 
 /// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
@@ -97,12 +105,13 @@ pub async fn create(
 pub async fn batch(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
 ) -> Response {
     let caller = app.authenticate(authorization(&headers));
-    let secrets = body.and_then(|JsonBody(body)| {
+    let secrets: Result<Vec<_>, ApiError> = body.and_then(|JsonBody(body)| {
         SecretRequest::batch_from_json(&body, &app.rules.known_buckets)
             .map(|items| {
                 items
@@ -112,11 +121,23 @@ pub async fn batch(
             })
             .map_err(|entry| ApiError::Validation(vec![entry]))
     });
-    let origin = origin(&request_id, remote);
+    // The rate limit counts URLs: a batch takes one per secret.
+    let urls = secrets.as_ref().map_or(1, Vec::len);
+    let _slot = match admit(&app, &caller, remote.ip(), urls) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
+    let origin = origin(&ids, remote);
     let outcomes = match issuing::decide_batch(&app.rules, &origin, caller, secrets) {
         Ok(outcomes) => outcomes,
         Err(refused) => {
-            return after_audit(&app, *refused, |never: Infallible| match never {}).await;
+            return after_audit(
+                &app,
+                remote.ip(),
+                *refused,
+                |never: Infallible| match never {},
+            )
+            .await;
         }
     };
     // Up to 100 RSA signatures: off the async executor.
@@ -134,11 +155,8 @@ pub async fn batch(
     };
     let mut notes = ErrorNotes::default();
     let mut items = Vec::with_capacity(signed.len());
-    for (index, Outcome { record, result }) in signed.into_iter().enumerate() {
-        let result = match app.record(record).await {
-            Err(unavailable) => Err(ApiError::from(unavailable)),
-            Ok(()) => result,
-        };
+    for (index, outcome) in signed.into_iter().enumerate() {
+        let result = recorded(&app, remote.ip(), outcome).await;
         items.push(batch_item(index, result, &mut notes));
     }
     let mut response = batch_response(&request_id, items);
@@ -155,9 +173,10 @@ pub(super) fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
         .map(axum::http::HeaderValue::as_bytes)
 }
 
-pub(super) fn origin(request_id: &RequestId, remote: SocketAddr) -> Origin {
+pub(super) fn origin(ids: &RequestIds, remote: SocketAddr) -> Origin {
     Origin {
-        request_id: request_id.to_string(),
+        request_id: ids.own.to_string(),
+        caller_request_id: ids.caller.as_ref().map(ToString::to_string),
         remote_addr: Some(remote.to_string()),
     }
 }

@@ -59,10 +59,7 @@ pub fn decide_batch(
         .into_iter()
         .enumerate()
         .map(|(index, secret)| {
-            let mut record = AuditEvent::new(
-                format!("{}#{index}", origin.request_id),
-                origin.remote_addr.clone(),
-            );
+            let mut record = origin.record_for(format!("{}#{index}", origin.request_id));
             record.client_id = Some(client.id.clone());
             decide(rules, &client, secret, record)
         })
@@ -91,10 +88,7 @@ fn decide(
     };
     let path = format!("/{}/{}", secret.bucket, secret.object);
     let access = Access {
-        content_type: secret
-            .content_type
-            .as_ref()
-            .map(|ct| ContentTypeAccess::Exact(ct.as_str())),
+        content_type: secret.content_type.as_ref().map(ContentTypeAccess::Exact),
         content_length_range: secret.content_length_range,
         if_generation_match: secret.if_generation_match,
         ..Access::object(secret.action, &path)
@@ -168,6 +162,7 @@ mod tests {
     fn origin() -> Origin {
         Origin {
             request_id: "req-1".into(),
+            caller_request_id: None,
             remote_addr: Some("10.0.0.7:5000".into()),
         }
     }
@@ -178,11 +173,12 @@ mod tests {
             id: "uploader".into(),
             api_key_sha256: None,
             jwt_subject: None,
+            rate_limit: None,
             max_ttl: 900,
             allow: vec![Rule {
                 methods: vec![Action::Put],
                 resources: vec![ResourcePattern::parse("/media/in/**").unwrap()],
-                content_types: Some(vec!["image/png".into()]),
+                content_types: Some(vec![crate::access::MediaRange::parse("image/png").unwrap()]),
                 max_size: Some(100),
                 require_no_overwrite: true,
             }],
@@ -232,8 +228,8 @@ mod tests {
         assert!(matches!(outcome.result, Err(ApiError::Forbidden(_))));
         assert_eq!(outcome.record.decision, Decision::Denied);
         assert_eq!(
-            outcome.record.reason,
-            "path /media/out/a.png is not allowed for PUT for this client"
+            outcome.record.reason, "path not allowed for PUT",
+            "the record names the object once, in `object`"
         );
     }
 

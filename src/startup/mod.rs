@@ -2,10 +2,13 @@
 //! reloading on SIGHUP and on a rotated key file, and stopping gracefully.
 
 mod dev;
+mod serve;
 mod services;
 mod tasks;
+mod watchdog;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,16 +18,21 @@ use tokio::net::TcpListener;
 pub use services::{Services, load_access};
 
 use crate::app::{App, AppState, RequestLimits};
-use crate::config::Settings;
+use crate::config::{ConnectionSettings, RateSettings, Settings};
 use crate::http;
 use crate::issuing::Rules;
 use crate::key_watch::KeyWatch;
+use crate::limiter::Rate;
 use crate::signing::Signer as _;
 use tasks::Reload;
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_PORT`'s listener: `/metrics` and the probes, apart from the API.
+    metrics_listener: Option<TcpListener>,
+    connections: ConnectionSettings,
+    summary_interval: Duration,
     app: AppState,
     reload: Arc<Reload>,
     key_watch_interval: Option<Duration>,
@@ -38,6 +46,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let metrics_listener = match settings.metrics_port {
+            Some(port) => {
+                let address = SocketAddr::new(settings.listen.ip(), port);
+                Some(TcpListener::bind(address).await.with_context(|| {
+                    format!("cannot listen on {address} for /metrics (METRICS_PORT)")
+                })?)
+            }
+            None => None,
+        };
         let reload = Reload {
             key_watch: settings.key_file().cloned().map(KeyWatch::new),
             access: settings.access,
@@ -54,10 +71,14 @@ impl Application {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 request_timeout: settings.request_timeout,
             },
+            rate(settings.refusals.rate),
             settings.dev_mode,
         );
         Ok(Self {
             listener,
+            metrics_listener,
+            connections: settings.connections,
+            summary_interval: settings.refusals.summary_interval,
             app: Arc::new(app),
             reload: Arc::new(reload),
             key_watch_interval: settings.key_watch_interval,
@@ -70,32 +91,77 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The address of the `METRICS_PORT` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tasks::spawn_background(&self.app, &self.reload, self.key_watch_interval);
+        tasks::spawn_audit_summary(&self.app, self.summary_interval);
         let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
         let drain = self.shutdown_drain;
-        axum::serve(
+        let metrics = Arc::clone(&self.app.metrics);
+        let with_metrics = self.metrics_listener.is_none();
+        if let Some(listener) = self.metrics_listener {
+            let router = http::operations_router(Arc::clone(&self.app));
+            let metrics = Arc::clone(&metrics);
+            let mut stopped = shutdown.subscribe();
+            tokio::spawn(serve::serve(
+                listener,
+                router,
+                METRICS_CONNECTIONS,
+                metrics,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ));
+        }
+        let router = http::router(Arc::clone(&self.app), with_metrics);
+        serve::serve(
             self.listener,
-            http::router(self.app).into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            self.connections,
+            metrics,
+            async move {
+                tasks::shutdown_signal().await;
+                app.begin_shutdown();
+                // Readiness now fails; keep accepting while load balancers notice, so no request
+                // routed here in the meantime meets a closed port.
+                if !drain.is_zero() {
+                    tracing::info!(
+                        seconds = drain.as_secs(),
+                        "draining: /readyz answers 503, still accepting"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
+                tracing::info!("closing the listener: finishing in-flight requests");
+                shutdown.send_replace(true);
+            },
         )
-        .with_graceful_shutdown(async move {
-            tasks::shutdown_signal().await;
-            app.begin_shutdown();
-            // Readiness now fails; keep accepting while load balancers notice, so no request
-            // routed here in the meantime meets a closed port.
-            if !drain.is_zero() {
-                tracing::info!(
-                    seconds = drain.as_secs(),
-                    "draining: /readyz answers 503, still accepting"
-                );
-                tokio::time::sleep(drain).await;
-            }
-            tracing::info!("closing the listener: finishing in-flight requests");
-            shutdown.send_replace(true);
-        })
-        .await
+        .await;
+        // What the limits turned away since the last summary goes on record too.
+        self.app.record_summary(self.summary_interval).await;
+        Ok(())
+    }
+}
+
+/// The metrics listener's few connections: scrapers and probes.
+const METRICS_CONNECTIONS: ConnectionSettings = ConnectionSettings {
+    max_connections: 64,
+    header_read_timeout: Duration::from_secs(10),
+    keep_alive_timeout: Duration::from_secs(60),
+};
+
+fn rate(settings: RateSettings) -> Rate {
+    let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Rate {
+        per_minute: at_least_one(settings.per_minute),
+        burst: at_least_one(settings.burst),
     }
 }
 
@@ -116,6 +182,7 @@ pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result
     }
     tracing::info!(
         %address,
+        metrics_address = application.metrics_addr().map(|a| a.to_string()),
         client_email = summary.client_email,
         private_key_id = summary.private_key_id,
         known_buckets = summary.known_buckets,

@@ -103,7 +103,8 @@ async fn watch_key_file(app: AppState, reload: Arc<Reload>, interval: Duration) 
 }
 
 /// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
-/// readiness follows the metadata server and IAM without traffic.
+/// readiness follows the metadata server and IAM without traffic. Each check runs as a task
+/// of its own: should one ever panic, the next check still comes.
 async fn check_iam(app: AppState) {
     let mut ticks = tokio::time::interval(IAM_CHECK_INTERVAL);
     loop {
@@ -112,12 +113,32 @@ async fn check_iam(app: AppState) {
         let RsaSigner::Iam(iam) = &issuer.signer else {
             return;
         };
-        if !iam.is_healthy()
-            && let Err(error) = iam.check().await
-        {
-            tracing::warn!(%error, "IAM signing is not available yet");
+        if iam.is_healthy() {
+            continue;
+        }
+        let iam = Arc::clone(iam);
+        match tokio::spawn(async move { iam.check().await }).await {
+            Ok(Ok(())) => tracing::info!("IAM signing is available"),
+            Ok(Err(error)) => tracing::warn!(%error, "IAM signing is not available yet"),
+            Err(failure) => {
+                tracing::error!(%failure, "the IAM check failed; trying again");
+            }
         }
     }
+}
+
+/// Every `interval`, a summary record of what the rate limits turned away (if anything was).
+pub fn spawn_audit_summary(app: &AppState, interval: Duration) {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            app.record_summary(interval).await;
+        }
+    });
 }
 
 /// While the audit sink is failing, keep trying it, so readiness recovers without traffic.

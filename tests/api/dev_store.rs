@@ -36,6 +36,10 @@ pub fn spawn_dev(extra: &[(&str, &str)]) -> DevApp {
         ("HMAC_BUCKETS", "hmac-bucket".to_owned()),
         ("PORT", "0".to_owned()),
         ("DEV_STORE_PORT", "0".to_owned()),
+        // The conformance key is no real key, but dev mode cannot know that.
+        ("DEV_ALLOW_KEY_FILE", "true".to_owned()),
+        ("REFUSALS_PER_MINUTE", "1000000".to_owned()),
+        ("REFUSAL_BURST", "1000000".to_owned()),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_owned(), v))
@@ -481,6 +485,50 @@ async fn form_uploads_are_checked_against_their_policy() {
     assert_eq!(
         status, 403,
         "a Content-Type field the policy does not cover: {body}"
+    );
+}
+
+/// GCS stores a form's `key` as the literal name it gets: `..` is not resolved, and a POST
+/// policy's `starts-with` cannot forbid it. So `forms/7/../../admin/config.png` is an object
+/// inside the prefix, never `admin/config.png`; the dev store does the same, and refuses the
+/// names GCS refuses. The service refuses to sign a URL for such a name.
+#[tokio::test(flavor = "multi_thread")]
+async fn form_keys_are_literal_names_as_at_gcs() {
+    let dev = spawn_dev(&[]);
+    let policy =
+        json!({"bucket": "dev-bucket", "key_prefix": "forms/7/", "content_type_prefix": "image/"});
+    let (status, body) = form(
+        &dev,
+        policy.clone(),
+        "../../admin/config.png",
+        "image/png",
+        b"x",
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let elsewhere = dev
+        .secret(json!({"action": "GET", "resource_id": "admin/config.png"}))
+        .await;
+    assert_eq!(
+        dev.send(&elsewhere, Method::GET, &[], Vec::new()).await.0,
+        404
+    );
+    let dotted = dev
+        .app
+        .post_secret(&json!({"secret": {"action": "GET", "bucket": "dev-bucket", "resource_id": "forms/7/../../admin/config.png"}}))
+        .await;
+    assert_eq!(
+        dotted.status(),
+        422,
+        "no URL a client could normalise elsewhere"
+    );
+
+    let too_long = "n".repeat(1100);
+    let (status, body) = form(&dev, policy, &too_long, "image/png", b"x").await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "InvalidObjectName"),
+        "as GCS: {body}"
     );
 }
 

@@ -3,9 +3,12 @@
 mod audit;
 mod batch;
 mod config;
+mod connections;
+mod content_types;
 mod dev_store;
 mod differential;
 mod fake_gcs;
+mod flood;
 mod health;
 mod helpers;
 mod iam;

@@ -59,6 +59,8 @@ pub fn spawn_without_open_mode(env: &[(&str, &str)]) -> TestApp {
         ("KNOWN_BUCKETS".into(), "test-bucket,other-bucket".into()),
         ("HOST".into(), "127.0.0.1".into()),
         ("PORT".into(), "0".into()),
+        ("REFUSALS_PER_MINUTE".into(), "1000000".into()),
+        ("REFUSAL_BURST".into(), "1000000".into()),
     ];
     vars.extend(env.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
     TestApp::spawn_raw(&vars, &[])
