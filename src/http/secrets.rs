@@ -50,6 +50,8 @@ use crate::timestamp;
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody, example = json!(api_doc::examples::validation_failed())),
+        (status = 429, description = "Rate limited: the client's `rate_limit`, or too many refused requests from this source address or client; no audit record of its own (counted in the audit summary)", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault; the request id finds it in our logs", body = ErrorBody),
         (status = 503, description = "No URL was issued: too many requests in flight (`overloaded`), or the audit record could not be written or IAM did not sign (`service_unavailable`)", body = ErrorBody,
          headers(("retry-after" = String, description = "Seconds to wait"))),
@@ -98,6 +100,8 @@ pub async fn create(
         (status = 413, description = "The body is over 512 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "`secrets` is missing, not an array, empty or over 100", body = ErrorBody),
+        (status = 429, description = "Rate limited: the client's `rate_limit` (a batch counts one per secret), or too many refused requests from this source; refused items past the refusal limit get status 429 inside a 200", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault", body = ErrorBody),
         (status = 503, description = "Too many requests in flight, or the audit record of the refusal could not be written", body = ErrorBody, headers(("retry-after" = String))),
     )

@@ -45,6 +45,8 @@ use crate::timestamp;
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody),
+        (status = 429, description = "Rate limited: the client's `rate_limit`, or too many refused requests from this source address or client", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault", body = ErrorBody),
         (status = 503, description = "Nothing was issued: too many requests in flight, or the audit record could not be written, or IAM did not sign", body = ErrorBody, headers(("retry-after" = String))),
     )

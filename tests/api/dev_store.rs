@@ -367,9 +367,15 @@ async fn hmac_signed_urls_are_checked_against_the_hmac_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resumable_uploads_start_with_a_signed_post() {
     let dev = spawn_dev(&[]);
+    // GCS does not hold a session's data to a signed size range: no promise of one.
+    let sized = dev
+        .app
+        .post_secret(&json!({"secret": {"action": "RESUMABLE", "bucket": "dev-bucket", "resource_id": "big.bin", "max_size": 5}}))
+        .await;
+    assert_eq!(sized.status(), 422);
     for version in ["v2", "v4"] {
         let start = dev
-            .secret(json!({"action": "RESUMABLE", "resource_id": format!("big-{version}.bin"), "content_type": "application/octet-stream", "version": version, "max_size": 5}))
+            .secret(json!({"action": "RESUMABLE", "resource_id": format!("big-{version}.bin"), "content_type": "application/octet-stream", "version": version}))
             .await;
         let url = start["secret_url"].as_str().unwrap();
         let mut request = dev.app.client.post(url);
@@ -378,28 +384,6 @@ async fn resumable_uploads_start_with_a_signed_post() {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 201, "{version}");
-        let session = response.headers()["location"].to_str().unwrap().to_owned();
-        let too_big = dev
-            .app
-            .client
-            .put(&session)
-            .body("123456")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            too_big.status(),
-            400,
-            "{version}: the signed range binds the session"
-        );
-        // The session ended with the refusal; start again and send the right size.
-        let response = {
-            let mut request = dev.app.client.post(url);
-            for (name, value) in start["headers"].as_object().unwrap() {
-                request = request.header(name.as_str(), value.as_str().unwrap());
-            }
-            request.send().await.unwrap()
-        };
         let session = response.headers()["location"].to_str().unwrap().to_owned();
         let done = dev
             .app

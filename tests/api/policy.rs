@@ -117,7 +117,9 @@ const CASES: &[Case] = &[
     // frontend: PUT under uploads/** with a listed content type
     case(FRONTEND, "PUT", T, "uploads/a/b/scan.pdf", PDF, 201, ""),
     case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("image/jpeg"), 201, ""),
-    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG; q=1"), 201, ""),
+    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG"), 201, ""),
+    // Parameters pass only where the rule lists them.
+    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG; q=1"), 403, "content type"),
     case(FRONTEND, "PUT", T, "uploads/x.jpg", None, 403, "content_type is required"),
     case(FRONTEND, "PUT", T, "uploads/x.html", Some("text/html"), 403, "content type \"text/html\""),
     case(FRONTEND, "PUT", T, "uploads-evil/x.pdf", PDF, 403, "path /test-bucket/uploads-evil/x.pdf"),

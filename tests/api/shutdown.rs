@@ -79,5 +79,10 @@ async fn during_the_drain_readiness_fails_but_requests_are_still_served() {
 
     let status = app.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
-    assert!(app.logs().contains("closing the listener"));
+    // The lines of a process that has exited may still be on their way through the pipe.
+    assert!(
+        app.wait_for_log("closing the listener")
+            .await
+            .contains("closing the listener")
+    );
 }
