@@ -14,8 +14,9 @@ use crate::policy::spawn_without_open_mode;
 const FRONTEND_KEY: &str = "ssk_flood-test-frontend";
 const LIMITED_KEY: &str = "ssk_flood-test-limited";
 
-fn clients() -> String {
-    format!(
+/// The clients file; `with_rate_limit` adds the client with a `rate_limit`.
+fn clients(with_rate_limit: bool) -> String {
+    let mut clients = format!(
         r#"
 [[clients]]
 id = "anonymous"
@@ -29,7 +30,12 @@ api_key_sha256 = "{}"
 [[clients.allow]]
 methods = ["GET"]
 resources = ["/test-bucket/**"]
-
+"#,
+        sha256_hex(FRONTEND_KEY),
+    );
+    if with_rate_limit {
+        clients += &format!(
+            r#"
 [[clients]]
 id = "limited"
 api_key_sha256 = "{}"
@@ -38,13 +44,18 @@ rate_limit = {{ per_minute = 60, burst = 3 }}
 methods = ["GET"]
 resources = ["/test-bucket/ok/**"]
 "#,
-        sha256_hex(FRONTEND_KEY),
-        sha256_hex(LIMITED_KEY)
-    )
+            sha256_hex(LIMITED_KEY)
+        );
+    }
+    clients
 }
 
 fn spawn(audit: &Path) -> (TestApp, tempfile::NamedTempFile) {
-    let clients = temp_file(&clients());
+    spawn_with(audit, false)
+}
+
+fn spawn_with(audit: &Path, with_rate_limit: bool) -> (TestApp, tempfile::NamedTempFile) {
+    let clients = temp_file(&clients(with_rate_limit));
     let app = spawn_without_open_mode(&[
         ("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap()),
         ("AUDIT_LOG_PATH", audit.to_str().unwrap()),
@@ -187,7 +198,7 @@ async fn a_401_flood_is_limited_per_source_and_summarised() {
 async fn a_clients_rate_limit_answers_429_past_its_burst() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    let (app, _clients) = spawn(&path);
+    let (app, _clients) = spawn_with(&path, true);
     let body =
         json!({"secret": {"action": "GET", "bucket": "test-bucket", "resource_id": "ok/a.txt"}});
     for _ in 0..3 {
