@@ -3,6 +3,7 @@
 //! one record each. The attack pass wrote 257 KB of audit per anonymous batch of 100 denied
 //! items with 1 KB names, until the disk filled and fail-closed refused everyone.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,8 @@ resources = ["/test-bucket/**"]
         sha256_hex(FRONTEND_KEY),
     );
     if with_rate_limit {
-        clients += &format!(
+        let _ = write!(
+            clients,
             r#"
 [[clients]]
 id = "limited"
