@@ -34,7 +34,7 @@ const MAX_STREAMS: u32 = 64;
 /// After a failed `accept` (EMFILE, ENOMEM), wait this long before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Said to a connection past the cap, before it is closed.
-const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 110\r\n\r\n{\"meta\":{\"code\":503},\"error\":{\"type\":\"overloaded\",\"message\":\"Too many open connections; try again shortly.\"}}";
+const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 109\r\n\r\n{\"meta\":{\"code\":503},\"error\":{\"type\":\"overloaded\",\"message\":\"Too many open connections; try again shortly.\"}}";
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets each
 /// connection finish its requests, and returns once all are closed.
@@ -186,4 +186,24 @@ fn check_interval(settings: ConnectionSettings) -> Duration {
         .min(settings.keep_alive_timeout)
         / 4)
     .clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canned_503_is_one_complete_response() {
+        let text = std::str::from_utf8(FULL).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, body.len());
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["type"], "overloaded");
+    }
 }

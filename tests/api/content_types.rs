@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, temp_file};
 use crate::policy::spawn_without_open_mode;
+use crate::upload_policies::post_policy;
 
 const CLIENTS: &str = r#"
 [[clients]]
@@ -40,17 +41,6 @@ async fn put(app: &TestApp, object: &str, content_type: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn policy(app: &TestApp, policy: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/upload_policies"))
-        .json(&json!({ "policy": policy }))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 fn invalid_entries(body: &Value) -> Vec<String> {
     body["error"]["invalid"]
         .as_array()
@@ -74,14 +64,14 @@ async fn a_value_that_is_more_than_one_media_type_is_422_naming_the_field() {
         assert_eq!(status, 422, "{content_type}: {body}");
         assert_eq!(invalid_entries(&body), ["$.secret.content_type"], "{body}");
     }
-    let (status, body) = policy(
+    let (status, body) = post_policy(
         &app,
         json!({"bucket": "test-bucket", "key": "png/a", "content_type": "image/png;,text/html"}),
     )
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(invalid_entries(&body), ["$.policy.content_type"]);
-    let (status, body) = policy(
+    let (status, body) = post_policy(
         &app,
         json!({"bucket": "test-bucket", "key_prefix": "anything/", "content_type_prefix": "image/x,text/html"}),
     )
@@ -115,7 +105,7 @@ async fn types_compare_without_case_and_wildcards_never_admit_scriptable_types()
 async fn a_content_type_prefix_is_refused_where_a_rule_lists_types() {
     let (app, _clients) = spawn();
     // `starts-with image/` would let GCS take `image/svg+xml`, or `image/x,text/html`.
-    let (status, body) = policy(
+    let (status, body) = post_policy(
         &app,
         json!({"bucket": "test-bucket", "key_prefix": "images/1/", "content_type_prefix": "image/"}),
     )
@@ -128,13 +118,13 @@ async fn a_content_type_prefix_is_refused_where_a_rule_lists_types() {
             .contains("content_type_prefix"),
         "{body}"
     );
-    let (status, body) = policy(
+    let (status, body) = post_policy(
         &app,
         json!({"bucket": "test-bucket", "key_prefix": "images/1/", "content_type": "image/png"}),
     )
     .await;
     assert_eq!(status, 201, "the exact type: {body}");
-    let (status, _) = policy(
+    let (status, _) = post_policy(
         &app,
         json!({"bucket": "test-bucket", "key_prefix": "anything/1/", "content_type_prefix": "image/"}),
     )

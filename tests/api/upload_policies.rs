@@ -33,7 +33,7 @@ fn spawn(audit: &std::path::Path) -> (TestApp, tempfile::NamedTempFile) {
     (app, clients)
 }
 
-async fn post_policy(app: &TestApp, policy: Value) -> (u16, Value) {
+pub async fn post_policy(app: &TestApp, policy: Value) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/upload_policies"))
