@@ -3,6 +3,7 @@
 //! says what is wrong. Nothing here reads a file or builds a service: `startup` does that.
 
 mod args;
+mod dev;
 mod limits;
 mod parse;
 
@@ -187,7 +188,7 @@ impl Settings {
         };
         let host = parse_host(args.host.as_deref(), default_host)?;
         if dev {
-            check_dev_mode(args, host)?;
+            dev::check_dev_mode(args, host)?;
         }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
@@ -232,7 +233,7 @@ impl Settings {
             fsync: parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
                 .unwrap_or(false),
         };
-        let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
+        let dev_store = dev.then(|| dev::dev_store(args, port)).transpose()?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -269,35 +270,6 @@ impl AccessSettings {
     pub fn is_open_mode(&self) -> bool {
         self.clients_config_path.is_none()
     }
-}
-
-/// Dev mode runs open mode and a demo for whoever can reach it: only on a loopback address,
-/// and with a real key only when asked for. (V2 URLs do not sign the host, so a dev server
-/// holding a real key hands out URLs that work at storage.googleapis.com.)
-fn check_dev_mode(args: &ServeArgs, host: IpAddr) -> Result<(), ConfigError> {
-    if !host.is_loopback() {
-        return Err(ConfigError::new(
-            "HOST",
-            "--host",
-            format!(
-                "--dev listens on a loopback address only (127.0.0.1 or ::1): it gives URLs to anyone who can reach it; got {host}"
-            ),
-        ));
-    }
-    let allow_key_file = parse_bool(
-        "DEV_ALLOW_KEY_FILE",
-        "--dev-allow-key-file",
-        args.dev_allow_key_file.as_deref(),
-    )?
-    .unwrap_or(false);
-    if args.service_account_key_path.is_some() && !allow_key_file {
-        return Err(ConfigError::new(
-            "SERVICE_ACCOUNT_KEY_PATH",
-            "--key",
-            "is set with --dev, which gives URLs to anyone who can reach it (and V2 URLs signed with a real key work at storage.googleapis.com); unset it to use a throw-away key, or set DEV_ALLOW_KEY_FILE=true to use this key anyway",
-        ));
-    }
-    Ok(())
 }
 
 fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigError> {
@@ -469,35 +441,5 @@ fn signing(
         default_version,
         bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
         hmac_buckets,
-    })
-}
-
-fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigError> {
-    let default_port = if port == 0 { 0 } else { port.saturating_add(1) };
-    let store_port = match args.store_port.as_deref() {
-        None => default_port,
-        Some(value) => value.trim().parse().map_err(|_| {
-            ConfigError::new(
-                "DEV_STORE_PORT",
-                "--store-port",
-                format!("must be a port number from 0 to 65535; got {value:?}"),
-            )
-        })?,
-    };
-    let cors_origins = args
-        .store_cors_origins
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Ok(DevStoreSettings {
-        port: store_port,
-        dir: args.store_dir.as_deref().map(std::path::PathBuf::from),
-        cors_origins,
-        is_storage_base_url: args.storage_base_url.is_none(),
-        key_is_generated: args.service_account_key_path.is_none(),
     })
 }

@@ -97,7 +97,8 @@ pub async fn serve(
     let _ = slots.acquire_many(all).await;
 }
 
-/// The connection cap is reached: say so, if the socket takes it at once, and close.
+/// The connection cap is reached: say so, if the socket takes it at once, and close. (Behind
+/// TLS this plaintext answer means nothing to the client: a TLS listener just closes.)
 fn refuse(stream: &TcpStream) {
     let _ = stream.try_write(FULL);
 }

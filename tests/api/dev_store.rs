@@ -1,5 +1,8 @@
 //! `serve --dev`'s local store: it must accept what is correctly signed (by us and by Google's
 //! client) and refuse each way a request can stray from its signature.
+//!
+//! Over 500 lines: one file per store, as the store is one module; its cases share the helpers
+//! at the top.
 
 use std::time::Duration;
 

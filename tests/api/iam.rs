@@ -1,6 +1,8 @@
 //! Keyless signing (`SIGNER=iam`) against a stand-in for the metadata server and IAM
 //! Credentials, started here: it checks each request's shape, signs with the conformance
 //! key, and can fail, throttle or hang on demand.
+//!
+//! Over 500 lines: the stand-in and the tests that drive it belong together.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
