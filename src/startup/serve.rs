@@ -172,6 +172,11 @@ pub async fn serve_connection<IO>(
                 }
             }
             _ = stopping.wait_for(|stop| *stop), if !shutting_down => {
+                // Stopping: a connection with nothing in flight (idle, or a head still on its
+                // way) closes now, rather than holding the exit up to HEADER_READ_TIMEOUT.
+                if activity.is_idle() {
+                    return;
+                }
                 shutting_down = true;
                 connection.as_mut().graceful_shutdown();
             }

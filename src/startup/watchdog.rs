@@ -89,6 +89,11 @@ impl Activity {
         }
     }
 
+    /// Whether no request is in flight (a head may be on its way).
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
     /// Whether the connection should be closed now, by the rules above.
     pub fn expired(&self, settings: ConnectionSettings) -> Option<Expired> {
         let state = State {
