@@ -68,7 +68,7 @@ pub struct ServeArgs {
     pub max_concurrent_requests: Option<String>,
 
     /// Connections open at once; past this new ones get 503 and are closed, while open ones
-    /// keep being served [default: 4096].
+    /// keep being served [default: 2048].
     #[arg(long, env = "MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<String>,
 

@@ -7,7 +7,9 @@ use super::parse::parse_seconds;
 use super::{ConfigError, ServeArgs};
 
 /// Connections open at once; past this, new ones are refused (existing ones keep being served).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// An open connection costs about 30 KB (measured with `scripts/attack slow`): 2048 of them fit,
+/// with room to spare, in the 128 MiB memory limit of `deploy/kubernetes`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 /// A request head (or the first bytes of a connection) must arrive within this.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle keep-alive connection is closed after this.
