@@ -33,6 +33,7 @@ const MAX_HEADERS: usize = 64;
 const MAX_STREAMS: u32 = 64;
 /// After a failed `accept` (EMFILE, ENOMEM), wait this long before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Said to a connection past the cap, before it is closed.
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 109\r\n\r\n{\"meta\":{\"code\":503},\"error\":{\"type\":\"overloaded\",\"message\":\"Too many open connections; try again shortly.\"}}";
 
@@ -50,14 +51,19 @@ pub async fn serve(
     let builder = Arc::new(builder());
     tokio::pin!(shutdown);
     let mut warned_full = false;
+    let mut last_accept_error: Option<tokio::time::Instant> = None;
     loop {
         let (stream, remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors or memory: the open connections go on.
-                    tracing::error!(%error, "accept failed");
+                    // Out of file descriptors or memory: the open connections go on. Logged
+                    // once per ACCEPT_ERROR_LOG_INTERVAL, not once per retry.
+                    if last_accept_error.is_none_or(|at| at.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL) {
+                        tracing::error!(%error, "accept failed; retrying");
+                        last_accept_error = Some(tokio::time::Instant::now());
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
