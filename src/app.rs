@@ -1,20 +1,23 @@
 //! The state the service shares between requests, and its atomic replacements when the key or
 //! the clients file is reloaded.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditSink, AuditUnavailable};
+use crate::audit::{AuditEvent, AuditSink, AuditUnavailable, Decision};
 use crate::auth::jwt::JwtError;
 use crate::auth::{AuthError, Authenticator, Now};
 use crate::config::CorsSettings;
+use crate::error::ApiError;
 use crate::issuing::{
     Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules, SecretGrant,
 };
 use crate::key::ServiceAccountKey;
+use crate::limiter::{Limited, Limiter, Rate, RateKey};
 use crate::metrics::Metrics;
 use crate::signing::Signer as _;
 
@@ -44,8 +47,12 @@ pub struct App {
     authenticator: RwLock<Arc<Authenticator>>,
     pub rules: Rules,
     pub audit: AuditSink,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub limits: RequestLimits,
+    /// The clients' rate limits and the limit on refusals per source and client.
+    pub limiter: Limiter,
+    /// Signing slots: `MAX_CONCURRENT_REQUESTS`, taken by authenticated work only.
+    slots: tokio::sync::Semaphore,
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
@@ -58,20 +65,23 @@ impl App {
         rules: Rules,
         audit: AuditSink,
         limits: RequestLimits,
+        refusals: Rate,
         dev_mode: bool,
     ) -> Self {
         let signer = &issuer.signer;
-        let metrics = Metrics::new(
+        let metrics = Arc::new(Metrics::new(
             signer.key_id().unwrap_or(signer.kind()),
             signer.google_access_id(),
-        );
+        ));
         Self {
             issuer: RwLock::new(Arc::new(issuer)),
             authenticator: RwLock::new(Arc::new(authenticator)),
             rules,
             audit,
             metrics,
+            slots: tokio::sync::Semaphore::new(limits.max_concurrent_requests),
             limits,
+            limiter: Limiter::new(refusals),
             shutting_down: AtomicBool::new(false),
             dev_mode,
         }
@@ -218,6 +228,108 @@ impl App {
             },
         );
         written
+    }
+
+    /// A signing slot for an authenticated caller's work, or 503 at once when all
+    /// `MAX_CONCURRENT_REQUESTS` are taken: a queue would only add latency.
+    pub fn signing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.slots.try_acquire().map_err(|_| {
+            self.metrics.overload_rejections.inc();
+            ApiError::Overloaded
+        })
+    }
+
+    /// Takes `urls` from the client's `rate_limit` (if it has one), for `subject` (the end
+    /// user) when known. Past the limit: 429, counted in the summary.
+    pub fn check_rate(
+        &self,
+        client: &crate::access::Client,
+        subject: Option<String>,
+        urls: usize,
+        source: IpAddr,
+    ) -> Result<(), ApiError> {
+        let Some(rate) = client.rate_limit else {
+            return Ok(());
+        };
+        let key = RateKey {
+            client: client.id.clone(),
+            subject,
+        };
+        let urls = u32::try_from(urls).unwrap_or(u32::MAX);
+        self.limiter
+            .check_client(&key, rate, urls)
+            .map_err(|limited| {
+                self.turned_away(limited, source, Some(&client.id), "client", "rate_limited")
+            })
+    }
+
+    /// Whether the refusal in `record` gets a record of its own; past the refusal limit of its
+    /// source or client, a 429 instead, counted in the summary. Issued and failed requests
+    /// always get their record.
+    pub fn admit_refusal(&self, record: &AuditEvent, source: IpAddr) -> Result<(), ApiError> {
+        if !matches!(
+            record.decision,
+            Decision::Denied | Decision::Invalid | Decision::Unauthenticated
+        ) {
+            return Ok(());
+        }
+        let client = record.client_id.as_deref();
+        self.limiter
+            .admit_refusal(source, client)
+            .map_err(|limited| {
+                self.turned_away(
+                    limited,
+                    source,
+                    client,
+                    "refusals",
+                    record.decision.as_str(),
+                )
+            })
+    }
+
+    fn turned_away(
+        &self,
+        limited: Limited,
+        source: IpAddr,
+        client: Option<&str>,
+        limit: &'static str,
+        reason: &'static str,
+    ) -> ApiError {
+        self.limiter.count_turned_away(source, client, reason);
+        self.metrics.count_rate_limited(limit);
+        ApiError::RateLimited {
+            retry_after_secs: limited.retry_after.as_secs().max(1),
+        }
+    }
+
+    /// Writes the summary of what the limits turned away since the last one, if anything was.
+    pub async fn record_summary(self: &Arc<Self>, interval: Duration) {
+        let rows = self.limiter.take_summary();
+        if rows.is_empty() {
+            return;
+        }
+        let total: u64 = rows.iter().map(|(_, count)| count).sum();
+        let mut event = AuditEvent::new("-", None);
+        event.decide(
+            Decision::Suppressed,
+            format!(
+                "rate limits turned away {total} request(s) in the last {} s, each answered 429 without a record of its own",
+                interval.as_secs()
+            ),
+        );
+        event.suppressed = Some(serde_json::Value::Array(
+            rows.iter()
+                .map(|(row, count)| {
+                    serde_json::json!({"source": row.source, "client": row.client, "reason": row.reason, "count": count})
+                })
+                .collect(),
+        ));
+        if self.record(event).await.is_err() {
+            tracing::error!(
+                turned_away = total,
+                "the audit summary of rate-limited requests could not be written"
+            );
+        }
     }
 
     pub fn begin_shutdown(&self) {

@@ -34,6 +34,9 @@ pub enum ApiError {
     SignerUnavailable(String),
     #[error("too many requests in flight")]
     Overloaded,
+    /// A rate limit: the client's `rate_limit`, or refused requests from this source.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
     #[error(transparent)]
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::AuditUnavailable | ApiError::SignerUnavailable(_) => "service_unavailable",
             ApiError::Overloaded => "overloaded",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Timeout => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
@@ -103,6 +107,9 @@ impl ApiError {
             ApiError::Overloaded => {
                 "Too many requests are in flight; try again shortly (see Retry-After).".into()
             }
+            ApiError::RateLimited { retry_after_secs } => format!(
+                "Too many requests (or too many refused ones) from this caller; try again in {retry_after_secs} s (see Retry-After)."
+            ),
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
             }
@@ -153,7 +160,7 @@ impl ApiError {
                 format!("invalid: {}", fields.join(", "))
             }
             ApiError::Unauthenticated(error) => error.to_string(),
-            ApiError::Forbidden(denial) => denial.to_string(),
+            ApiError::Forbidden(denial) => denial.audit_reason(),
             other => other.kind().replace('_', " "),
         }
     }

@@ -14,6 +14,7 @@ pub mod issuing;
 pub mod jwks;
 pub mod key;
 pub mod key_watch;
+pub mod limiter;
 pub mod metrics;
 pub mod request;
 pub mod sign_command;

@@ -19,6 +19,7 @@
 //! silently widen or drop a rule.
 
 use std::collections::HashSet;
+use std::num::NonZeroU32;
 
 use serde::Deserialize;
 
@@ -26,6 +27,7 @@ use super::issuers_file::{self, EndUsersEntry, IssuerEntry};
 use super::rules_file::{RuleEntry, rule};
 use super::{ANONYMOUS, Client, ENV_ISSUER_ID, IssuerConfig};
 use crate::domain::MAX_URL_LIFETIME_SECS;
+use crate::limiter::Rate;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +47,18 @@ struct ClientEntry {
     jwt_issuer: Option<String>,
     end_users: Option<EndUsersEntry>,
     max_ttl: Option<u32>,
+    rate_limit: Option<RateEntry>,
     #[serde(default)]
     allow: Vec<RuleEntry>,
+}
+
+/// `rate_limit = { per_minute = 600, burst = 60 }`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateEntry {
+    per_minute: u32,
+    /// Default: a tenth of `per_minute`, at least 1.
+    burst: Option<u32>,
 }
 
 /// What a clients file says: the identity providers and the clients.
@@ -189,15 +201,29 @@ fn client(entry: ClientEntry, default_ttl: u32, issuer_ids: &[&str]) -> Result<C
                 .map_err(|problem| format!("allow[{index}].{problem}"))
         })
         .collect::<Result<_, _>>()?;
+    let rate_limit = entry.rate_limit.as_ref().map(rate).transpose()?;
     Ok(Client {
         id: entry.id,
         api_key_sha256,
         jwt_subject: entry.jwt_subject,
         jwt_issuer: entry.jwt_issuer,
         end_users,
+        rate_limit,
         max_ttl,
         allow,
     })
+}
+
+fn rate(entry: &RateEntry) -> Result<Rate, String> {
+    let error =
+        || "rate_limit: per_minute and burst must be whole numbers from 1 to 1000000".to_owned();
+    let in_range = |n: u32| NonZeroU32::new(n).filter(|n| n.get() <= 1_000_000);
+    let per_minute = in_range(entry.per_minute).ok_or_else(error)?;
+    let burst = match entry.burst {
+        Some(burst) => in_range(burst).ok_or_else(error)?,
+        None => NonZeroU32::new(per_minute.get().div_ceil(10)).unwrap_or(NonZeroU32::MIN),
+    };
+    Ok(Rate { per_minute, burst })
 }
 
 fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], String> {
@@ -224,6 +250,7 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::MediaRange;
     use crate::domain::Action;
 
     const KEY_HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
@@ -265,7 +292,10 @@ resources = ["/declarations/uploads/*/preview.jpg"]
         assert_eq!(frontend.allow.len(), 2);
         assert_eq!(
             frontend.allow[0].content_types,
-            Some(vec!["image/jpeg".into(), "application/pdf".into()])
+            Some(vec![
+                MediaRange::parse("image/jpeg").unwrap(),
+                MediaRange::parse("application/pdf").unwrap()
+            ])
         );
         assert_eq!(frontend.allow[1].methods, [Action::Get, Action::Head]);
     }
@@ -344,17 +374,59 @@ resources = ["/declarations/uploads/*/preview.jpg"]
             "[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\n"
         );
         let clients = parse_ok(&format!(
-            "{base}methods = [\"PUT\", \"RESUMABLE\", \"POST\"]\nresources = [\"/**\"]\ncontent_types = [\"image/*\"]\nmax_size = 1024\nrequire_no_overwrite = true\n"
+            "{base}methods = [\"PUT\", \"POST\"]\nresources = [\"/**\"]\ncontent_types = [\"image/*\"]\nmax_size = 1024\nrequire_no_overwrite = true\n"
         ));
         let rule = &clients[0].allow[0];
         assert_eq!(rule.max_size, Some(1024));
         assert!(rule.require_no_overwrite);
-        assert_eq!(rule.content_types, Some(vec!["image/*".to_owned()]));
+        assert_eq!(
+            rule.content_types,
+            Some(vec![MediaRange::AnySubtype("image".into())])
+        );
         assert!(
             parse_err(&format!(
                 "{base}methods = [\"GET\"]\nresources = [\"/**\"]\nmax_size = 5\n"
             ))
             .contains("apply to uploads")
+        );
+    }
+
+    #[test]
+    fn rules_whose_conditions_cannot_hold_are_refused() {
+        let base = format!(
+            "[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n[[clients.allow]]\nresources = [\"/**\"]\n"
+        );
+        let error = parse_err(&format!(
+            "{base}methods = [\"PUT\", \"DELETE\"]\nrequire_no_overwrite = true\n"
+        ));
+        assert!(
+            error.contains("require_no_overwrite with DELETE"),
+            "{error}"
+        );
+        let error = parse_err(&format!(
+            "{base}methods = [\"PUT\", \"RESUMABLE\"]\nmax_size = 10\n"
+        ));
+        assert!(error.contains("max_size with RESUMABLE"), "{error}");
+        parse_ok(&format!(
+            "{base}methods = [\"RESUMABLE\"]\nrequire_no_overwrite = true\n"
+        ));
+    }
+
+    #[test]
+    fn rate_limits_are_read_with_a_default_burst() {
+        let base = format!("[[clients]]\nid = \"a\"\napi_key_sha256 = \"{KEY_HASH}\"\n");
+        let clients = parse_ok(&format!(
+            "{base}rate_limit = {{ per_minute = 600, burst = 60 }}\n"
+        ));
+        let rate = clients[0].rate_limit.unwrap();
+        assert_eq!((rate.per_minute.get(), rate.burst.get()), (600, 60));
+        let clients = parse_ok(&format!("{base}rate_limit = {{ per_minute = 25 }}\n"));
+        assert_eq!(clients[0].rate_limit.unwrap().burst.get(), 3);
+        assert!(
+            parse_err(&format!("{base}rate_limit = {{ per_minute = 0 }}\n")).contains("rate_limit")
+        );
+        assert!(
+            parse_err(&format!("{base}rate_limit = {{ per_minut = 5 }}\n")).contains("per_minut")
         );
     }
 

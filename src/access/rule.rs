@@ -3,7 +3,7 @@
 
 use super::claims::{ClaimCondition, TemplateProblem};
 use super::{Access, ContentTypeAccess, Denial, ResourcePattern};
-use crate::domain::{Action, ContentLengthRange};
+use crate::domain::{Action, ContentLengthRange, ContentType};
 
 /// Headers besides `x-goog-meta-*` that a rule may let uploads sign (`upload_headers`).
 pub const UPLOAD_HEADERS: [&str; 2] = ["cache-control", "content-disposition"];
@@ -13,16 +13,17 @@ pub const UPLOAD_HEADERS: [&str; 2] = ["cache-control", "content-disposition"];
 pub struct Rule {
     pub methods: Vec<Action>,
     pub resources: Vec<ResourcePattern>,
-    /// Media types (lower case, without parameters, `type/*` for a whole type); `None`: any.
-    pub content_types: Option<Vec<String>>,
+    /// Media types, or `type/*` for a whole type; `None`: any.
+    pub content_types: Option<Vec<MediaRange>>,
     /// Uploads may not be larger; a request without a size limit gets this one signed in.
     pub max_size: Option<u64>,
     /// Uploads may only create objects: `x-goog-if-generation-match: 0` is signed in.
     pub require_no_overwrite: bool,
     /// The end user's token must meet every one (end-user clients only).
     pub claims: Vec<ClaimCondition>,
-    /// Media types a download may force with `response_content_type`; `None`: none.
-    pub response_content_types: Option<Vec<String>>,
+    /// Media types a download may force with `response_content_type` (`*/*`: any that is
+    /// not scriptable); `None`: none.
+    pub response_content_types: Option<Vec<MediaRange>>,
     /// Disposition types (`attachment`, `inline`) a download may ask for with
     /// `response_content_disposition`; `None`: none.
     pub response_dispositions: Option<Vec<String>>,
@@ -37,7 +38,7 @@ impl Rule {
     #[must_use]
     pub fn with_every_option(self) -> Self {
         Self {
-            response_content_types: Some(vec!["*/*".into()]),
+            response_content_types: Some(vec![MediaRange::AnyType]),
             response_dispositions: Some(vec!["attachment".into(), "inline".into()]),
             metadata: Some(vec!["*".into()]),
             upload_headers: UPLOAD_HEADERS.map(str::to_owned).to_vec(),
@@ -115,28 +116,28 @@ impl Rule {
     }
 
     /// Uploads must pin a listed type; other methods may omit the header, but if they sign
-    /// one, it must be listed too. `type/*` entries allow every subtype, and form uploads with
-    /// a prefix only under such an entry.
+    /// one, it must be listed too. A form's `content_type_prefix` only under a rule that
+    /// lists no types: a `starts-with` condition admits whatever GCS is sent, and `image/`
+    /// admits `image/svg+xml`.
     fn check_content_type(&self, access: &Access<'_>) -> Result<(), Denial> {
         let Some(allowed) = &self.content_types else {
             return Ok(());
         };
         let method = access.action.as_str();
-        let (requested, is_prefix) = match access.content_type {
-            None if access.action.is_upload() => {
-                return Err(Denial::ContentTypeRequired { method });
+        match access.content_type {
+            None if access.action.is_upload() => Err(Denial::ContentTypeRequired { method }),
+            None => Ok(()),
+            Some(ContentTypeAccess::Prefix(_)) => Err(Denial::ContentTypePrefix),
+            Some(ContentTypeAccess::Exact(requested)) => {
+                if allowed.iter().any(|range| range.admits(requested)) {
+                    Ok(())
+                } else {
+                    Err(Denial::ContentType {
+                        method,
+                        content_type: requested.as_str().to_owned(),
+                    })
+                }
             }
-            None => return Ok(()),
-            Some(ContentTypeAccess::Exact(value)) => (value, false),
-            Some(ContentTypeAccess::Prefix(value)) => (value, true),
-        };
-        if media_type_listed(allowed, requested, is_prefix) {
-            Ok(())
-        } else {
-            Err(Denial::ContentType {
-                method,
-                content_type: requested.to_owned(),
-            })
         }
     }
 
@@ -151,9 +152,12 @@ impl Rule {
             let listed = self
                 .response_content_types
                 .as_ref()
-                .is_some_and(|allowed| media_type_listed(allowed, content_type, false));
+                .is_some_and(|allowed| allowed.iter().any(|range| range.admits(content_type)));
             if !listed {
-                return Err(refuse(format!("response_content_type {content_type:?}")));
+                return Err(refuse(format!(
+                    "response_content_type {:?}",
+                    content_type.as_str()
+                )));
             }
         }
         if let Some(disposition) = options.response_disposition {
@@ -184,28 +188,84 @@ impl Rule {
     }
 }
 
-fn media_type_listed(allowed: &[String], requested: &str, is_prefix: bool) -> bool {
-    let media = media_type(requested);
-    allowed.iter().any(|entry| match entry.strip_suffix('*') {
-        Some("*/") => true,
-        Some(type_prefix) => media.starts_with(type_prefix),
-        None => !is_prefix && *entry == media,
-    })
+/// One entry of a rule's `content_types`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaRange {
+    /// `image/png`, or `text/plain; charset=utf-8`: that type, with exactly those parameters.
+    Exact(ContentType),
+    /// `image/*`: any subtype of the type, without parameters, and never a scriptable one
+    /// (`image/svg+xml` must be listed by name).
+    AnySubtype(String),
+    /// `*/*` among a rule's `response_content_types`: any type that is not scriptable.
+    AnyType,
 }
 
-/// `type/subtype` in lower case, without parameters: `Text/Plain; charset=utf-8` is
-/// `text/plain`.
-pub fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+impl MediaRange {
+    /// A `content_types` entry of the clients file.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let parsed = ContentType::parse(entry).map_err(|v| v.description)?;
+        match (parsed.kind(), parsed.subtype()) {
+            ("*", _) => Err(
+                "*/* is not a media range here: leave content_types out to allow any type".into(),
+            ),
+            (_, "*") if parsed.parameters().is_empty() => {
+                Ok(Self::AnySubtype(parsed.kind().to_owned()))
+            }
+            (_, "*") => Err("type/* takes no parameters".into()),
+            (kind, subtype) if kind.contains('*') || subtype.contains('*') => {
+                Err("* stands only for a whole subtype, as in image/*".into())
+            }
+            _ => Ok(Self::Exact(parsed)),
+        }
+    }
+
+    /// A `response_content_types` entry: as [`parse`](Self::parse), and `*/*` for any type
+    /// that is not scriptable.
+    pub fn parse_response(entry: &str) -> Result<Self, String> {
+        if entry.trim() == "*/*" {
+            Ok(Self::AnyType)
+        } else {
+            Self::parse(entry)
+        }
+    }
+
+    /// Whether `requested` is within this range. Types and parameter names compare without
+    /// case, parameter values too (`charset=UTF-8` is `charset=utf-8`).
+    pub fn admits(&self, requested: &ContentType) -> bool {
+        match self {
+            Self::Exact(listed) => {
+                listed.essence() == requested.essence()
+                    && same_parameters(listed.parameters(), requested.parameters())
+            }
+            Self::AnySubtype(kind) => {
+                requested.kind() == kind
+                    && requested.parameters().is_empty()
+                    && !requested.is_scriptable()
+            }
+            Self::AnyType => !requested.is_scriptable(),
+        }
+    }
+}
+
+/// The same parameters, in any order.
+fn same_parameters(listed: &[(String, String)], requested: &[(String, String)]) -> bool {
+    let contains = |within: &[(String, String)], (name, value): &(String, String)| {
+        within
+            .iter()
+            .any(|(n, v)| n == name && v.eq_ignore_ascii_case(value))
+    };
+    listed.len() == requested.len()
+        && listed.iter().all(|p| contains(requested, p))
+        && requested.iter().all(|p| contains(listed, p))
 }
 
 /// The disposition type of a `Content-Disposition` value, lower case: `attachment` of
 /// `Attachment; filename="a.pdf"`.
 pub fn disposition_type(value: &str) -> String {
-    media_type(value)
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }

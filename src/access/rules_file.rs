@@ -5,9 +5,9 @@
 use serde::Deserialize;
 
 use super::{
-    ClaimCondition, ClaimPath, Expected, ResourcePattern, Rule, UPLOAD_HEADERS, media_type,
+    ClaimCondition, ClaimPath, Expected, MediaRange, ResourcePattern, Rule, UPLOAD_HEADERS,
 };
-use crate::domain::{Action, ContentType, MAX_OBJECT_SIZE, is_metadata_name};
+use crate::domain::{Action, MAX_OBJECT_SIZE, is_metadata_name};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +50,7 @@ pub(super) fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String
     }
     let content_types = entry
         .content_types
-        .map(|types| media_types("content_types", &types))
+        .map(|types| media_ranges("content_types", &types, MediaRange::parse))
         .transpose()?;
     if let Some(types) = &content_types
         && types.is_empty()
@@ -78,6 +78,21 @@ pub(super) fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String
                 .into(),
         );
     }
+    // Delete, then create: no-overwrite would mean nothing.
+    if entry.require_no_overwrite && methods.contains(&Action::Delete) {
+        return Err(
+            "require_no_overwrite with DELETE: deleting first defeats no-overwrite; grant DELETE in a rule of its own, on other paths"
+                .into(),
+        );
+    }
+    // GCS checks x-goog-content-length-range on the request that carries the data; a
+    // resumable upload's data goes to a session URI that carries no signed header.
+    if entry.max_size.is_some() && methods.contains(&Action::Resumable) {
+        return Err(
+            "max_size with RESUMABLE: GCS does not hold a resumable upload's data to x-goog-content-length-range, so the limit would not hold; give RESUMABLE a rule without max_size, or leave it out"
+                .into(),
+        );
+    }
     Ok(Rule {
         methods,
         resources,
@@ -94,7 +109,7 @@ pub(super) fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String
 
 /// What a rule lets URLs carry: download overrides and upload headers.
 struct RuleOptions {
-    response_content_types: Option<Vec<String>>,
+    response_content_types: Option<Vec<MediaRange>>,
     response_dispositions: Option<Vec<String>>,
     metadata: Option<Vec<String>>,
     upload_headers: Vec<String>,
@@ -105,7 +120,7 @@ impl RuleOptions {
         let response_content_types = entry
             .response_content_types
             .as_ref()
-            .map(|types| media_types("response_content_types", types))
+            .map(|types| media_ranges("response_content_types", types, MediaRange::parse_response))
             .transpose()?;
         let response_dispositions = entry
             .response_dispositions
@@ -157,15 +172,15 @@ impl RuleOptions {
     }
 }
 
-/// Media types (`type/subtype` or `type/*`), lower case without parameters.
-fn media_types(field: &str, types: &[String]) -> Result<Vec<String>, String> {
+/// Media ranges (`type/subtype`, with parameters if listed, or `type/*`).
+fn media_ranges(
+    field: &str,
+    types: &[String],
+    parse: impl Fn(&str) -> Result<MediaRange, String>,
+) -> Result<Vec<MediaRange>, String> {
     types
         .iter()
-        .map(|t| {
-            ContentType::parse(t)
-                .map(|_| media_type(t))
-                .map_err(|v| format!("{field}: {t:?} {}", v.description))
-        })
+        .map(|t| parse(t).map_err(|problem| format!("{field}: {t:?} {problem}")))
         .collect()
 }
 

@@ -272,6 +272,7 @@ mod tests {
             jwt_subject: None,
             jwt_issuer: None,
             end_users: None,
+            rate_limit: None,
             max_ttl: 600,
             allow: Vec::new(),
         }

@@ -4,6 +4,8 @@
 
 mod args;
 mod cors;
+mod dev;
+mod limits;
 mod parse;
 mod tls;
 
@@ -18,6 +20,7 @@ use zeroize::Zeroizing;
 
 pub use args::{Secret, ServeArgs};
 pub use cors::{CorsOrigins, CorsSettings};
+pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
     parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
@@ -73,6 +76,12 @@ pub struct Settings {
     pub cors: Option<CorsSettings>,
     /// Time between SIGTERM and closing the listener (readiness already failing).
     pub shutdown_drain: Duration,
+    /// The connection cap and the header-read and keep-alive timeouts.
+    pub connections: ConnectionSettings,
+    /// How refused requests are rate limited before they reach the audit trail.
+    pub refusals: RefusalSettings,
+    /// `/metrics` on a listener of its own (same host), when set.
+    pub metrics_port: Option<u16>,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
     pub access: AccessSettings,
     pub audit: AuditSettings,
@@ -212,6 +221,9 @@ impl Settings {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
         let host = parse_host(args.host.as_deref(), default_host)?;
+        if dev {
+            dev::check_dev_mode(args, host)?;
+        }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
         let signer = signer(args)?;
@@ -252,6 +264,9 @@ impl Settings {
             Duration::ZERO,
             0..=60,
         )?;
+        let connections = limits::connections(args)?;
+        let refusals = limits::refusals(args)?;
+        let metrics_port = limits::metrics_port(args, port)?;
         let access = access(args, secrets_ttl)?;
         let audit = AuditSettings {
             path: match args.audit_log_path.as_deref() {
@@ -261,7 +276,7 @@ impl Settings {
             fsync: parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
                 .unwrap_or(false),
         };
-        let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
+        let dev_store = dev.then(|| dev::dev_store(args, port)).transpose()?;
         let tls = TlsSettings::from_args(&args.tls, dev)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
@@ -277,6 +292,9 @@ impl Settings {
             max_concurrent_requests,
             cors,
             shutdown_drain,
+            connections,
+            refusals,
+            metrics_port,
             access,
             audit,
             dev_mode: dev,
@@ -484,35 +502,5 @@ fn signing(
         default_version,
         bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
         hmac_buckets,
-    })
-}
-
-fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigError> {
-    let default_port = if port == 0 { 0 } else { port.saturating_add(1) };
-    let store_port = match args.store_port.as_deref() {
-        None => default_port,
-        Some(value) => value.trim().parse().map_err(|_| {
-            ConfigError::new(
-                "DEV_STORE_PORT",
-                "--store-port",
-                format!("must be a port number from 0 to 65535; got {value:?}"),
-            )
-        })?,
-    };
-    let cors_origins = args
-        .store_cors_origins
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Ok(DevStoreSettings {
-        port: store_port,
-        dir: args.store_dir.as_deref().map(std::path::PathBuf::from),
-        cors_origins,
-        is_storage_base_url: args.storage_base_url.is_none(),
-        key_is_generated: args.service_account_key_path.is_none(),
     })
 }

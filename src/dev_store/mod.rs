@@ -151,7 +151,7 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
             let stored = store
                 .objects
                 .put(&bucket, &name, object, generation)
-                .map_err(|_| StoreError::precondition_failed())?;
+                .map_err(|reason| StoreError::not_stored(&reason))?;
             Ok(stored_response(StatusCode::OK, &stored))
         }
         Method::DELETE => match store.objects.delete(&bucket, &name, generation) {

@@ -117,7 +117,7 @@ pub struct BatchBody {
 
 /// The request for a browser form upload (a V4 POST policy).
 #[derive(ToSchema)]
-#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type_prefix": "image/", "max_size": 10_485_760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
+#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type": "image/png", "max_size": 10_485_760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
 pub struct PolicyBody {
     pub policy: Policy,
 }
@@ -136,9 +136,12 @@ pub struct Policy {
     /// Any object name starting with this (the form's `key` is `prefix${filename}`).
     #[schema(max_length = 1024)]
     pub key_prefix: Option<String>,
-    /// Exact `Content-Type` of the upload.
+    /// Exact `Content-Type` of the upload: one media type, `type/subtype` with optional
+    /// `; name=value` parameters (tokens only, no commas or quotes).
     pub content_type: Option<String>,
-    /// The upload's `Content-Type` must start with this.
+    /// The upload's `Content-Type` must start with this (tokens and one `/`). Granted only
+    /// where the caller's rule lists no `content_types`: a prefix admits whatever starts with
+    /// it, `image/svg+xml` for `image/`.
     pub content_type_prefix: Option<String>,
     #[schema(min_items = 2, max_items = 2)]
     pub content_length_range: Option<Vec<u64>>,

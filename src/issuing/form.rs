@@ -72,7 +72,7 @@ fn decide(
     };
     let path = format!("/{}/{key_path}", form.bucket);
     let content_type = match (&form.content_type, &form.content_type_prefix) {
-        (Some(exact), _) => Some(ContentTypeAccess::Exact(exact.as_str())),
+        (Some(exact), _) => Some(ContentTypeAccess::Exact(exact)),
         (None, Some(prefix)) => Some(ContentTypeAccess::Prefix(prefix.as_str())),
         (None, None) => None,
     };
@@ -129,7 +129,7 @@ impl FormGrant {
                 Key::Exact(key_path)
             },
             content_type: form.content_type.as_ref().map(ContentType::as_str),
-            content_type_prefix: form.content_type_prefix.as_ref().map(ContentType::as_str),
+            content_type_prefix: form.content_type_prefix.as_deref(),
             content_length_range: self.content_length_range,
             fields: &fields,
             lifetime: self.lifetime,

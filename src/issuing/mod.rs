@@ -35,13 +35,24 @@ pub struct Rules {
 /// Where a request came from, for its audit record.
 #[derive(Debug, Clone)]
 pub struct Origin {
+    /// The service's own id of the request.
     pub request_id: String,
+    /// The caller's `x-request-id`, if it sent a sane one: recorded apart, never as
+    /// `request_id`, so that a caller cannot make its records pass for others'.
+    pub caller_request_id: Option<String>,
     pub remote_addr: Option<String>,
 }
 
 impl Origin {
     fn record(&self) -> AuditEvent {
-        AuditEvent::new(self.request_id.clone(), self.remote_addr.clone())
+        self.record_for(self.request_id.clone())
+    }
+
+    /// The record of a part of the request (a batch item) with its own id.
+    fn record_for(&self, request_id: String) -> AuditEvent {
+        let mut record = AuditEvent::new(request_id, self.remote_addr.clone());
+        record.caller_request_id.clone_from(&self.caller_request_id);
+        record
     }
 }
 

@@ -64,10 +64,7 @@ pub fn decide_batch(
         .into_iter()
         .enumerate()
         .map(|(index, secret)| {
-            let mut record = AuditEvent::new(
-                format!("{}#{index}", origin.request_id),
-                origin.remote_addr.clone(),
-            );
+            let mut record = origin.record_for(format!("{}#{index}", origin.request_id));
             name_caller(&mut record, &caller);
             decide(rules, &caller, secret, record)
         })
@@ -122,18 +119,12 @@ fn decide(
         .as_ref()
         .map(|value| disposition_type(value.as_str()));
     let access = Access {
-        content_type: secret
-            .content_type
-            .as_ref()
-            .map(|ct| ContentTypeAccess::Exact(ct.as_str())),
+        content_type: secret.content_type.as_ref().map(ContentTypeAccess::Exact),
         content_length_range: secret.content_length_range,
         if_generation_match: secret.if_generation_match,
         end_user: caller.end_user.as_deref(),
         options: UrlOptions {
-            response_content_type: secret
-                .response_content_type
-                .as_ref()
-                .map(ContentType::as_str),
+            response_content_type: secret.response_content_type.as_ref(),
             response_disposition: disposition.as_deref(),
             metadata_names: &metadata_names,
             headers: &headers,
@@ -243,6 +234,7 @@ mod tests {
     fn origin() -> Origin {
         Origin {
             request_id: "req-1".into(),
+            caller_request_id: None,
             remote_addr: Some("10.0.0.7:5000".into()),
         }
     }
@@ -255,11 +247,12 @@ mod tests {
             jwt_subject: None,
             jwt_issuer: None,
             end_users: None,
+            rate_limit: None,
             max_ttl: 900,
             allow: vec![Rule {
                 methods: vec![Action::Put],
                 resources: vec![ResourcePattern::parse("/media/in/**").unwrap()],
-                content_types: Some(vec!["image/png".into()]),
+                content_types: Some(vec![crate::access::MediaRange::parse("image/png").unwrap()]),
                 max_size: Some(100),
                 require_no_overwrite: true,
                 ..Rule::default()
@@ -310,8 +303,8 @@ mod tests {
         assert!(matches!(outcome.result, Err(ApiError::Forbidden(_))));
         assert_eq!(outcome.record.decision, Decision::Denied);
         assert_eq!(
-            outcome.record.reason,
-            "path /media/out/a.png is not allowed for PUT for this client"
+            outcome.record.reason, "path not allowed for PUT",
+            "the record names the object once, in `object`"
         );
     }
 

@@ -7,6 +7,7 @@ use super::fields::{Fields, MetadataValues, metadata, size_limit};
 use crate::domain::InvalidEntry;
 use crate::domain::{
     BucketName, ContentLengthRange, ContentType, MAX_URL_LIFETIME_SECS, ObjectName, Violation,
+    parse_content_type_prefix,
 };
 
 const MAX_REDIRECT_BYTES: usize = 2048;
@@ -25,7 +26,8 @@ pub struct FormRequest {
     pub bucket: BucketName,
     pub key: FormKey,
     pub content_type: Option<ContentType>,
-    pub content_type_prefix: Option<ContentType>,
+    /// Checked as a prefix of a media type: tokens and one `/`.
+    pub content_type_prefix: Option<String>,
     pub content_length_range: Option<ContentLengthRange>,
     /// `x-goog-meta-<name>` form fields, sorted by name.
     pub metadata: Vec<(String, String)>,
@@ -51,9 +53,10 @@ impl FormRequest {
         );
         let content_type_prefix = fields.check(
             "content_type_prefix",
-            fields
-                .optional_str("content_type_prefix")
-                .and_then(|v| v.map(ContentType::parse).transpose()),
+            fields.optional_str("content_type_prefix").and_then(|v| {
+                v.map(|prefix| parse_content_type_prefix(prefix).map(str::to_owned))
+                    .transpose()
+            }),
         );
         if matches!(
             (&content_type, &content_type_prefix),

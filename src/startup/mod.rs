@@ -2,32 +2,39 @@
 //! reloading on SIGHUP and on a rotated key file, and stopping gracefully.
 
 mod dev;
+mod serve;
 mod services;
 mod tasks;
 mod tls;
+mod watchdog;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 pub use services::{Services, load_access};
 
 use crate::app::{App, AppState, RequestLimits};
-use crate::config::Settings;
+use crate::config::{ConnectionSettings, RateSettings, Settings};
 use crate::http;
 use crate::issuing::Rules;
 use crate::key_watch::{FilesWatch, KeyWatch};
+use crate::limiter::Rate;
 use crate::signing::Signer as _;
-use tasks::{Reload, WatchIntervals};
+use tasks::{Reload, Signals, WatchIntervals};
 use tls::TlsFiles;
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_PORT`'s listener: `/metrics` and the probes, apart from the API.
+    metrics_listener: Option<TcpListener>,
+    connections: ConnectionSettings,
+    summary_interval: Duration,
     app: AppState,
     reload: Arc<Reload>,
     watch_intervals: WatchIntervals,
@@ -36,6 +43,8 @@ pub struct Application {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// HTTPS, when configured.
     tls: Option<Arc<TlsFiles>>,
+    /// SIGHUP and SIGTERM, listened for from before the service says it is listening.
+    signals: Signals,
 }
 
 impl Application {
@@ -47,6 +56,15 @@ impl Application {
                 settings.listen
             )
         })?;
+        let metrics_listener = match settings.metrics_port {
+            Some(port) => {
+                let address = SocketAddr::new(settings.listen.ip(), port);
+                Some(TcpListener::bind(address).await.with_context(|| {
+                    format!("cannot listen on {address} for /metrics (METRICS_PORT)")
+                })?)
+            }
+            None => None,
+        };
         let http = crate::jwks::http_client()
             .map_err(|problem| tracing::error!(problem, "identity provider keys cannot be fetched"))
             .ok();
@@ -56,6 +74,7 @@ impl Application {
             access: settings.access,
             key_caches: services.key_caches,
             http,
+            tls: services.tls.clone(),
         };
         let app = App::new(
             services.issuer,
@@ -71,10 +90,14 @@ impl Application {
                 request_timeout: settings.request_timeout,
                 cors: settings.cors,
             },
+            rate(settings.refusals.rate),
             settings.dev_mode,
         );
         Ok(Self {
             listener,
+            metrics_listener,
+            connections: settings.connections,
+            summary_interval: settings.refusals.summary_interval,
             app: Arc::new(app),
             reload: Arc::new(reload),
             watch_intervals: WatchIntervals {
@@ -84,6 +107,7 @@ impl Application {
             shutdown_drain: settings.shutdown_drain,
             shutdown: tokio::sync::watch::Sender::new(false),
             tls: services.tls,
+            signals: Signals::listen(),
         })
     }
 
@@ -96,44 +120,80 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The address of the `METRICS_PORT` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tasks::spawn_background(&self.app, &self.reload, self.watch_intervals);
+        let stop_signal =
+            tasks::spawn_background(&self.app, &self.reload, self.watch_intervals, self.signals);
+        tasks::spawn_audit_summary(&self.app, self.summary_interval);
         let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
         let drain = self.shutdown_drain;
-        let router = http::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
-        let stopped = async move {
-            tasks::shutdown_signal().await;
-            app.begin_shutdown();
-            // Readiness now fails; keep accepting while load balancers notice, so no request
-            // routed here in the meantime meets a closed port.
-            if !drain.is_zero() {
-                tracing::info!(
-                    seconds = drain.as_secs(),
-                    "draining: /readyz answers 503, still accepting"
-                );
-                tokio::time::sleep(drain).await;
-            }
-            tracing::info!("closing the listener: finishing in-flight requests");
-            shutdown.send_replace(true);
-        };
-        match self.tls {
-            None => {
-                axum::serve(self.listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-            Some(files) => {
-                tls::spawn_reloading(Arc::clone(&files), self.watch_intervals.key);
-                // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
-                let listener = tls::TlsListener::new(self.listener, files, tls::HANDSHAKE_TIMEOUT)?
-                    .tap_io(|_| {});
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
+        let metrics = Arc::clone(&self.app.metrics);
+        let with_metrics = self.metrics_listener.is_none();
+        if let Some(listener) = self.metrics_listener {
+            let router = http::operations_router(Arc::clone(&self.app));
+            let metrics = Arc::clone(&metrics);
+            let mut stopped = shutdown.subscribe();
+            tokio::spawn(serve::serve(
+                listener,
+                None,
+                router,
+                METRICS_CONNECTIONS,
+                metrics,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ));
         }
+        let router = http::router(Arc::clone(&self.app), with_metrics);
+        serve::serve(
+            self.listener,
+            self.tls,
+            router,
+            self.connections,
+            metrics,
+            async move {
+                stop_signal.await;
+                app.begin_shutdown();
+                // Readiness now fails; keep accepting while load balancers notice, so no request
+                // routed here in the meantime meets a closed port.
+                if !drain.is_zero() {
+                    tracing::info!(
+                        seconds = drain.as_secs(),
+                        "draining: /readyz answers 503, still accepting"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
+                tracing::info!("closing the listener: finishing in-flight requests");
+                shutdown.send_replace(true);
+            },
+        )
+        .await;
+        // What the limits turned away since the last summary goes on record too.
+        self.app.record_summary(self.summary_interval).await;
+        Ok(())
+    }
+}
+
+/// The metrics listener's few connections: scrapers and probes.
+const METRICS_CONNECTIONS: ConnectionSettings = ConnectionSettings {
+    max_connections: 64,
+    header_read_timeout: Duration::from_secs(10),
+    keep_alive_timeout: Duration::from_secs(60),
+};
+
+fn rate(settings: RateSettings) -> Rate {
+    let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Rate {
+        per_minute: at_least_one(settings.per_minute),
+        burst: at_least_one(settings.burst),
     }
 }
 
@@ -164,6 +224,7 @@ pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Re
     tracing::info!(
         %address,
         scheme = application.scheme(),
+        metrics_address = application.metrics_addr().map(|a| a.to_string()),
         client_email = summary.client_email,
         private_key_id = summary.private_key_id,
         known_buckets = summary.known_buckets,

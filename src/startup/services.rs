@@ -233,6 +233,7 @@ fn dev_demo_client(default_ttl: u32) -> Client {
             authorized_parties: None,
         }),
         max_ttl: default_ttl,
+        rate_limit: None,
         allow: vec![
             Rule {
                 methods: vec![

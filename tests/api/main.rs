@@ -3,10 +3,13 @@
 mod audit;
 mod batch;
 mod config;
+mod connections;
+mod content_types;
 mod cors;
 mod dev_store;
 mod differential;
 mod fake_gcs;
+mod flood;
 mod health;
 mod helpers;
 mod iam;

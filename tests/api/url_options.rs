@@ -33,6 +33,7 @@ upload_headers = ["cache-control"]
         ),
         ("KNOWN_BUCKETS", "dev-bucket".to_owned()),
         ("CLIENTS_CONFIG_PATH", clients.path().display().to_string()),
+        ("DEV_ALLOW_KEY_FILE", "true".to_owned()),
         ("PORT", "0".to_owned()),
         ("DEV_STORE_PORT", "0".to_owned()),
     ]
