@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::audit::chain::{self, VerifyOptions};
 use crate::auth::api_key;
 use crate::config::Settings;
 use crate::sign_command::{self, SignArgs};
@@ -29,7 +28,7 @@ pub enum Command {
     ApiKey(ApiKeyCommand),
     /// Work with audit trails.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(crate::audit::commands::AuditCommand),
     /// Print signed URLs for objects, like `gsutil signurl`.
     Sign(SignArgs),
     /// Print the `OpenAPI` 3.1 description of the HTTP API (as served at `/openapi.json`).
@@ -43,27 +42,6 @@ pub enum ApiKeyCommand {
     New,
     /// Print the SHA-256 of an API key read from standard input.
     Hash,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check an audit file's hash chain; exits 1 naming the first line where it breaks.
-    Verify(VerifyArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The audit file (`-` for standard input).
-    pub file: String,
-    /// The hash the chain must end with, as recorded elsewhere (catches records cut off the end).
-    #[arg(long, value_name = "HASH")]
-    pub head: Option<String>,
-    /// The file continues a chain that ended with this hash (after rotation).
-    #[arg(long, value_name = "HASH")]
-    pub after: Option<String>,
-    /// Skip JSON lines that are not audit records (a captured stdout with request logs).
-    #[arg(long)]
-    pub mixed: bool,
 }
 
 /// Raw `serve` settings. They stay strings here so that `config` can name the variable and
@@ -212,6 +190,40 @@ pub struct ServeArgs {
     #[arg(long, env = "AUDIT_FSYNC", value_name = "BOOL")]
     pub audit_fsync: Option<String>,
 
+    /// PostgreSQL for the audit trail of many replicas: `postgres://user:password@host/db`.
+    #[arg(
+        long,
+        env = "AUDIT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub audit_database_url: Option<Secret>,
+
+    /// Seconds a request waits for its audit record before it gets 503, 1 to 60 [default: 3].
+    #[arg(long, env = "AUDIT_TIMEOUT", value_name = "SECONDS")]
+    pub audit_timeout: Option<String>,
+
+    /// Requests waiting for the audit writer at most [default: 4096].
+    #[arg(long, env = "AUDIT_QUEUE", value_name = "N")]
+    pub audit_queue: Option<String>,
+
+    /// A signed checkpoint at least every this many records [default: 1000].
+    #[arg(long, env = "AUDIT_CHECKPOINT_RECORDS", value_name = "N")]
+    pub audit_checkpoint_records: Option<String>,
+
+    /// ... and at least every this many seconds [default: 60].
+    #[arg(long, env = "AUDIT_CHECKPOINT_SECONDS", value_name = "SECONDS")]
+    pub audit_checkpoint_seconds: Option<String>,
+
+    /// Service-account JSON key that signs audit checkpoints [default: the signing key, or
+    /// IAM signBlob with SIGNER=iam].
+    #[arg(
+        long = "audit-signing-key",
+        env = "AUDIT_SIGNING_KEY_PATH",
+        value_name = "FILE"
+    )]
+    pub audit_signing_key_path: Option<String>,
+
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -241,7 +253,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::ApiKey(ApiKeyCommand::New) => new_api_key(),
         Command::ApiKey(ApiKeyCommand::Hash) => hash_api_key(),
-        Command::Audit(AuditCommand::Verify(args)) => verify_audit(&args),
+        Command::Audit(command) => crate::audit::commands::run(command),
         Command::Sign(args) => sign_command::run(&args),
         Command::Openapi => print_openapi(),
     }
@@ -285,42 +297,6 @@ fn hash_api_key() -> ExitCode {
     }
     println!("{}", hex::encode(api_key::sha256(key)));
     ExitCode::SUCCESS
-}
-
-fn verify_audit(args: &VerifyArgs) -> ExitCode {
-    let text = if args.file == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map(|_| text)
-    } else {
-        std::fs::read(&args.file).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("storage-signer: cannot read {}: {error}", args.file);
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    // A file that does not end in a newline ends in a partly written record.
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    if lines.last() == Some(&"") {
-        lines.pop();
-    }
-    let options = VerifyOptions {
-        after: args.after.clone(),
-        head: args.head.clone(),
-        mixed: args.mixed,
-    };
-    match chain::verify(lines, &options) {
-        Ok(head) => {
-            println!("ok: {} records, head {}", head.seq, head.hash);
-            ExitCode::SUCCESS
-        }
-        Err(broken) => {
-            eprintln!("{}: chain broken at {broken}", args.file);
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// Exit status for a configuration the service refuses to start with.

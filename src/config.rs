@@ -12,7 +12,7 @@ use axum::http::Uri;
 use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
-use crate::audit::AuditSink;
+use crate::audit::{self, PreparedAudit};
 use crate::auth::Authenticator;
 use crate::auth::jwt::JwtVerifier;
 use crate::cli::ServeArgs;
@@ -60,7 +60,7 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Callers and rules as loaded at start-up.
     pub authenticator: Authenticator,
-    pub audit: AuditSink,
+    pub audit: PreparedAudit,
     pub dev_mode: bool,
     /// The local verifying store of dev mode.
     pub dev_store: Option<DevStoreSettings>,
@@ -184,7 +184,7 @@ impl Settings {
             dev_mode: dev,
         };
         let authenticator = access.load()?;
-        let audit = audit_sink(args)?;
+        let audit = audit_sink(args, &issuer)?;
         let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
@@ -392,14 +392,73 @@ fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigErro
     })
 }
 
-fn audit_sink(args: &ServeArgs) -> Result<AuditSink, ConfigError> {
+fn audit_sink(args: &ServeArgs, issuer: &Issuer) -> Result<PreparedAudit, ConfigError> {
     let fsync =
         parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?.unwrap_or(false);
-    match args.audit_log_path.as_deref() {
-        None | Some("-") => Ok(AuditSink::stdout(fsync)),
-        Some(path) => AuditSink::open_file(Path::new(path), fsync)
-            .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem)),
+    let database_url = args
+        .audit_database_url
+        .as_ref()
+        .map(|url| audit::postgres::DatabaseUrl::parse(&url.0))
+        .transpose()
+        .map_err(|p| ConfigError::new("AUDIT_DATABASE_URL", "--audit-database-url", p))?;
+    let log_path = args.audit_log_path.as_deref().filter(|p| *p != "-");
+    if database_url.is_some() && log_path.is_some() {
+        return Err(ConfigError::new(
+            "AUDIT_DATABASE_URL",
+            "--audit-database-url",
+            "is set, and so is AUDIT_LOG_PATH: choose one sink",
+        ));
     }
+    let number = |(variable, flag), value: Option<&str>, default: u64, range| {
+        parse_seconds((variable, flag), value, Duration::from_secs(default), range)
+            .map(|d| d.as_secs())
+    };
+    let settings = audit::AuditSettings {
+        log_path: log_path.map(PathBuf::from),
+        database_url,
+        fsync,
+        timeout: parse_seconds(
+            ("AUDIT_TIMEOUT", "--audit-timeout"),
+            args.audit_timeout.as_deref(),
+            audit::settings::DEFAULT_TIMEOUT,
+            1..=60,
+        )?,
+        queue: usize::try_from(number(
+            ("AUDIT_QUEUE", "--audit-queue"),
+            args.audit_queue.as_deref(),
+            audit::settings::DEFAULT_QUEUE as u64,
+            1..=1_000_000,
+        )?)
+        .unwrap_or(audit::settings::DEFAULT_QUEUE),
+        checkpoint_records: number(
+            ("AUDIT_CHECKPOINT_RECORDS", "--audit-checkpoint-records"),
+            args.audit_checkpoint_records.as_deref(),
+            audit::settings::DEFAULT_CHECKPOINT_RECORDS,
+            1..=1_000_000,
+        )?,
+        checkpoint_every: parse_seconds(
+            ("AUDIT_CHECKPOINT_SECONDS", "--audit-checkpoint-seconds"),
+            args.audit_checkpoint_seconds.as_deref(),
+            Duration::from_secs(audit::settings::DEFAULT_CHECKPOINT_SECONDS),
+            1..=86_400,
+        )?,
+        signing_key_path: args.audit_signing_key_path.as_deref().map(PathBuf::from),
+    };
+    let service_key = match &issuer.signer {
+        RsaSigner::Key(key) => audit::checkpoint::CheckpointKey::Local(Arc::clone(key)),
+        RsaSigner::Iam(iam) => audit::checkpoint::CheckpointKey::Iam(Arc::clone(iam)),
+    };
+    let key = settings
+        .checkpoint_key(service_key)
+        .map_err(|p| ConfigError::new("AUDIT_SIGNING_KEY_PATH", "--audit-signing-key", p))?;
+    let (variable, flag) = if settings.database_url.is_some() {
+        ("AUDIT_DATABASE_URL", "--audit-database-url")
+    } else {
+        ("AUDIT_LOG_PATH", "--audit-log")
+    };
+    settings
+        .open(key)
+        .map_err(|problem| ConfigError::new(variable, flag, problem))
 }
 
 /// `HMAC_KEY_PATH` (the JSON that `gcloud storage hmac create` prints, or

@@ -81,7 +81,7 @@ impl AppState {
             request_timeout: settings.request_timeout,
             access: settings.access,
             authenticator: RwLock::new(Arc::new(settings.authenticator)),
-            audit: settings.audit,
+            audit: settings.audit.start(),
             shutting_down: AtomicBool::new(false),
             dev_mode: settings.dev_mode,
         }
@@ -133,21 +133,32 @@ impl AppState {
         }
     }
 
-    /// Writes an audit record and counts the decision (or the failed write) in the metrics.
-    pub fn record_audit(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
-        let written = self.audit.record(event);
-        if written.is_err() {
-            self.metrics.audit_write_failures.inc();
-        }
-        self.metrics.count_decision(
-            event.action.unwrap_or("-"),
-            event.client_id.as_deref().unwrap_or("-"),
-            if written.is_ok() {
-                event.decision.as_str()
+    /// Writes audit records (one write for all) and counts the decisions (or the failed
+    /// write) in the metrics.
+    pub async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), AuditUnavailable> {
+        let counted: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.action.unwrap_or("-"),
+                    e.client_id.clone(),
+                    e.decision.as_str(),
+                )
+            })
+            .collect();
+        let written = self.audit.record_batch(events).await;
+        for (action, client, decision) in counted {
+            if written.is_err() {
+                self.metrics.audit_write_failures.inc();
+            }
+            let outcome = if written.is_ok() {
+                decision
             } else {
                 "audit_failed"
-            },
-        );
+            };
+            self.metrics
+                .count_decision(action, client.as_deref().unwrap_or("-"), outcome);
+        }
         written
     }
 

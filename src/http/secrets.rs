@@ -144,15 +144,17 @@ pub async fn batch(
     let remote = remote.to_string();
     let worker_state = Arc::clone(&state);
     let worker_id = request_id.clone();
-    let items = tokio::task::spawn_blocking(move || {
+    let decided = tokio::task::spawn_blocking(move || {
         let secrets = batch_items(&body).unwrap_or_default();
         decide_batch(&worker_state, &client, &worker_id, &remote, secrets)
     })
     .await;
-    match items {
-        Ok(items) => batch_response(&request_id, items),
-        Err(_) => ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response(),
-    }
+    let Ok((events, outcomes)) = decided else {
+        return ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response();
+    };
+    // One write for the whole batch: every item's record is durable, or none is issued.
+    let recorded = state.record_audit(events).await;
+    batch_response(&request_id, batch_answers(outcomes, recorded.is_ok()))
 }
 
 fn batch_items(body: &Value) -> Result<&[Value], InvalidEntry> {
@@ -177,13 +179,14 @@ fn batch_items(body: &Value) -> Result<&[Value], InvalidEntry> {
     }
 }
 
+/// Decides and signs each secret; returns the audit events and the outcomes, in order.
 fn decide_batch(
     state: &AppState,
     client: &Client,
     request_id: &RequestId,
     remote: &str,
     secrets: &[Value],
-) -> Vec<BatchItem> {
+) -> (Vec<AuditEvent>, Vec<BatchOutcome>) {
     let now = OffsetDateTime::now_utc();
     secrets
         .iter()
@@ -201,9 +204,23 @@ fn decide_batch(
                     )
                 })
                 .and_then(|fields| decide(state, client, fields, &mut audit, now));
-            let outcome = match state.record_audit(&audit) {
-                Err(unavailable) => Err(ApiError::from(unavailable)),
-                Ok(()) => outcome,
+            (audit, outcome)
+        })
+        .unzip()
+}
+
+type BatchOutcome = Result<(SecretRequest, IssuedUrl), ApiError>;
+
+/// The batch's items once its records are written (`recorded`), or a 503 for each.
+fn batch_answers(outcomes: Vec<BatchOutcome>, recorded: bool) -> Vec<BatchItem> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| {
+            let outcome = if recorded {
+                outcome
+            } else {
+                Err(ApiError::from(AuditUnavailable))
             };
             match outcome {
                 Ok((secret, issued)) => BatchItem {
@@ -346,16 +363,9 @@ pub async fn answer_after_audit(
     response
 }
 
-/// Writes the audit record; slow synced writes run off the async executor.
+/// Writes the audit record (the writer task does the I/O; this waits at most `AUDIT_TIMEOUT`).
 async fn record(state: &Arc<AppState>, event: AuditEvent) -> Result<(), AuditUnavailable> {
-    if state.audit.syncs() {
-        let state = Arc::clone(state);
-        tokio::task::spawn_blocking(move || state.record_audit(&event))
-            .await
-            .unwrap_or(Err(AuditUnavailable))
-    } else {
-        state.record_audit(&event)
-    }
+    state.record_audit(vec![event]).await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -16,8 +16,6 @@ mod dev;
 
 pub use dev::dev_key_path;
 
-/// How often a failed audit sink is retried while no request comes (readiness depends on it).
-const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often an unavailable IAM signer is retried.
 const IAM_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -48,7 +46,6 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tokio::spawn(reload_on_sighup(Arc::clone(&self.state)));
-        tokio::spawn(retry_audit_sink(Arc::clone(&self.state)));
         if let Some(interval) = self.state.key_watch_interval {
             tokio::spawn(watch_key_file(Arc::clone(&self.state), interval));
         }
@@ -111,7 +108,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if dev_mode {
         warn_dev_mode(address, &summary);
     }
+    let audit = app.state.audit.clone();
     app.run_until_stopped().await?;
+    // The final signed checkpoint, after the last request was answered.
+    audit.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -208,18 +208,6 @@ async fn check_iam(state: Arc<AppState>) {
             && let Err(error) = iam.check().await
         {
             tracing::warn!(%error, "IAM signing is not available yet");
-        }
-    }
-}
-
-/// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
-async fn retry_audit_sink(state: Arc<AppState>) {
-    let mut interval = tokio::time::interval(AUDIT_RETRY_INTERVAL);
-    loop {
-        interval.tick().await;
-        if !state.audit.is_healthy() {
-            let state = Arc::clone(&state);
-            let _ = tokio::task::spawn_blocking(move || state.audit.resume()).await;
         }
     }
 }
