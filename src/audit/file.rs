@@ -267,6 +267,9 @@ fn read_chain(
             }
             let tail = &lines[from..];
             check_own_checkpoint(tail.first().copied(), key)?;
+            if checkpoint.is_some() && from > 0 {
+                check_signed_head(lines[from - 1], lines[from])?;
+            }
             let sealer = Sealer::continue_after(None, policy, tail.iter().copied())?;
             return Ok((sealer, len));
         }
@@ -291,6 +294,23 @@ fn check_own_checkpoint(line: Option<&str>, key: &CheckpointKey) -> Result<(), S
     if checkpoint.signed_by(&public).is_none() {
         return Err(format!(
             "the last checkpoint ({}) claims this service's key but its signature does not verify (the trail was forged)",
+            checkpoint.number
+        ));
+    }
+    Ok(())
+}
+
+/// The record just before a checkpoint must be the head it signs: records re-chained (or
+/// edited) before the last checkpoint stop start-up.
+fn check_signed_head(before: &str, checkpoint: &str) -> Result<(), String> {
+    if !before.contains("\"log\":\"audit\"") {
+        return Ok(());
+    }
+    let checkpoint = super::checkpoint::open(checkpoint)?;
+    let record = super::chain::open_record(before)?;
+    if record.hash != checkpoint.head_hash || record.seq != checkpoint.head_seq {
+        return Err(format!(
+            "the record before checkpoint {} is not the head it signs (the trail was re-chained or edited)",
             checkpoint.number
         ));
     }

@@ -267,7 +267,7 @@ impl<'o> Walk<'o> {
         if !self.options.keys.is_empty() && self.report.records > 0 && self.report.checkpoints == 0
         {
             return Err(at_end(
-                "the trail has records but no signed checkpoint (regenerated, or not written by the service)",
+                "the trail has records but no signed checkpoint (written by someone else, or by a service stopped before its first checkpoint)",
             ));
         }
         self.report.head = self.head;

@@ -378,8 +378,14 @@ impl Writer {
         let snapshot = (self.sealer.clone(), self.start_pending);
         let mut lines = Vec::with_capacity(jobs.len() + 2);
         let mut checkpointed = false;
-        self.seal_prefix(&time, &mut lines);
+        let eager_start = self.start_pending && matches!(self.storage, Storage::Postgres(_));
         let sealed: Result<(), String> = async {
+            if eager_start {
+                // Every database chain begins signed: rows anyone else inserts never are.
+                self.seal_checkpoint(Kind::Start, &time, &mut lines).await?;
+                checkpointed = true;
+            }
+            self.seal_prefix(&time, &mut lines);
             for event in jobs.iter().flat_map(|job| &job.events) {
                 lines.push(self.sealer.record(event, &time));
                 if self.sealer.checkpoint_due() {

@@ -1,6 +1,8 @@
 //! HTTP tests against the real binary, started on port 0.
 
 mod audit;
+mod audit_postgres;
+mod audit_trail;
 mod batch;
 mod config;
 mod dev_store;
@@ -15,6 +17,7 @@ mod logging;
 mod metrics;
 mod openapi;
 mod overload;
+mod pg;
 mod policy;
 mod secrets;
 mod shutdown;
