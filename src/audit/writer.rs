@@ -63,6 +63,9 @@ struct Shared {
     timeout: Duration,
     /// Callers that gave up waiting (deadline): counted in the next `audit_resumed`.
     gave_up: AtomicU64,
+    /// Writes (or commits) that succeeded, and the lines they held: the group-commit ratio.
+    writes: AtomicU64,
+    lines: AtomicU64,
 }
 
 impl Shared {
@@ -132,6 +135,8 @@ impl Auditor {
             epoch: Instant::now(),
             timeout,
             gave_up: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            lines: AtomicU64::new(0),
         });
         let writer = Writer {
             rx,
@@ -194,6 +199,15 @@ impl Auditor {
             && shared.now_ms().saturating_sub(busy_since)
                 > u64::try_from(shared.timeout.as_millis()).unwrap_or(u64::MAX);
         shared.healthy.load(Ordering::Acquire) && !stuck
+    }
+
+    /// Successful writes (commits) so far, and the lines (records and checkpoints) they held.
+    pub fn stats(&self) -> (u64, u64) {
+        let shared = &self.inner.shared;
+        (
+            shared.writes.load(Ordering::Relaxed),
+            shared.lines.load(Ordering::Relaxed),
+        )
     }
 
     /// Where records go (a path, `stdout`, or the database URL without its password).
@@ -475,6 +489,12 @@ impl Writer {
             .store(self.shared.now_ms(), Ordering::Release);
         let written = self.storage.append(lines).await;
         self.shared.busy_since.store(0, Ordering::Release);
+        if written.is_ok() {
+            self.shared.writes.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .lines
+                .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        }
         if written.is_ok() && started.elapsed() > self.shared.timeout && self.failure.is_none() {
             self.failure = Some(Failure {
                 since: now(),
@@ -515,4 +535,97 @@ fn refuse(jobs: Vec<Job>, failure: Option<&mut Failure>, count: u64) {
 
 fn now() -> String {
     timestamp::iso8601_micros(OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::settings::AuditSettings;
+    use crate::audit::{Decision, checkpoint::CheckpointKey};
+    use crate::key::ServiceAccountKey;
+
+    fn settings(path: &std::path::Path) -> AuditSettings {
+        AuditSettings {
+            log_path: Some(path.to_owned()),
+            database_url: None,
+            fsync: true,
+            timeout: Duration::from_secs(10),
+            queue: 1024,
+            checkpoint_records: 1000,
+            checkpoint_every: Duration::from_secs(3600),
+            signing_key_path: None,
+        }
+    }
+
+    fn key() -> CheckpointKey {
+        CheckpointKey::Local(Arc::new(
+            ServiceAccountKey::generate("audit@test.invalid").unwrap(),
+        ))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_records_share_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let auditor = settings(&path).open(key()).unwrap().start();
+        let callers: Vec<_> = (0..64)
+            .map(|i| {
+                let auditor = auditor.clone();
+                tokio::spawn(async move {
+                    let mut event = AuditEvent::new(format!("req-{i}"), None);
+                    event.decide(Decision::Denied, "test");
+                    auditor.record(event).await
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+        let (writes, lines) = auditor.stats();
+        assert_eq!(lines, 64);
+        assert!(writes <= 4, "{writes} writes for 64 concurrent records");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 64);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn close_writes_the_final_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let auditor = settings(&path).open(key()).unwrap().start();
+        auditor.record(AuditEvent::new("req", None)).await.unwrap();
+        auditor.close().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kinds: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split("\"kind\":\"").nth(1))
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(kinds, ["start", "final"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_record_past_the_deadline_is_refused() {
+        // The sink is a pipe nobody reads: the write of a record larger than the pipe blocks.
+        let (reader, writer) = std::io::pipe().unwrap();
+        let fifo = dir_fifo(writer);
+        let settings = AuditSettings {
+            timeout: Duration::from_secs(1),
+            fsync: false,
+            ..settings(&fifo.1)
+        };
+        let auditor = settings.open(key()).unwrap().start();
+        let big = "x".repeat(70_000);
+        let mut event = AuditEvent::new("req", None);
+        event.reason = big;
+        assert!(auditor.record(event).await.is_err());
+        drop(reader);
+    }
+
+    /// A path that writes into `writer` (`/proc/self/fd/N` of a pipe).
+    fn dir_fifo(writer: std::io::PipeWriter) -> (std::io::PipeWriter, std::path::PathBuf) {
+        use std::os::fd::AsRawFd as _;
+        let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", writer.as_raw_fd()));
+        (writer, path)
+    }
 }
