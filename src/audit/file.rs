@@ -182,7 +182,18 @@ impl LockedFile {
         if let Some(problem) = &self.gone {
             return Err(problem.clone());
         }
-        let ours = self.file.metadata().map_or(0, |m| m.nlink());
+        let (ours, len) = self
+            .file
+            .metadata()
+            .map_or((0, 0), |m| (m.nlink(), m.len()));
+        if len < self.good_len && self.file.metadata().is_ok_and(|m| m.is_file()) {
+            let problem = format!(
+                "{} was cut short by someone else while in use; refusing requests until the service is restarted (check it with `storage-signer audit verify`)",
+                self.path.display()
+            );
+            self.gone = Some(problem.clone());
+            return Err(problem);
+        }
         let at_path = std::fs::metadata(&self.path);
         let replaced = match &at_path {
             Ok(meta) => meta.dev() != self.device || meta.ino() != self.inode,

@@ -288,23 +288,33 @@ async fn readyz(app: &TestApp) -> u16 {
 }
 
 #[tokio::test]
-async fn a_deleted_or_replaced_audit_file_fails_closed_and_turns_unready() {
-    for replace in [false, true] {
+async fn a_deleted_replaced_or_cut_audit_file_fails_closed_and_turns_unready() {
+    for case in ["deleted", "replaced", "cut"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let app = TestApp::spawn_with(&[("AUDIT_LOG_PATH", path.to_str().unwrap())], &[]);
         assert_eq!(app.post_secret(&upload("before")).await.status(), 201);
-        std::fs::remove_file(&path).unwrap();
-        if replace {
-            std::fs::write(&path, "").unwrap();
+        match case {
+            "deleted" => std::fs::remove_file(&path).unwrap(),
+            "replaced" => {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::write(&path, "").unwrap();
+            }
+            _ => std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap(),
         }
         let response = app.post_secret(&upload("after")).await;
-        assert_eq!(response.status(), 503, "replace={replace}");
+        assert_eq!(response.status(), 503, "{case}");
         assert!(!response.text().await.unwrap().contains("secret_url"));
-        assert_eq!(readyz(&app).await, 503, "replace={replace}");
+        assert_eq!(readyz(&app).await, 503, "{case}");
         assert_eq!(app.post_secret(&upload("later")).await.status(), 503);
-        let logs = app.wait_for_log("deleted or replaced").await;
-        assert!(logs.contains("deleted or replaced"), "{logs}");
+        let expected = if case == "cut" { "cut short" } else { "deleted or replaced" };
+        let logs = app.wait_for_log(expected).await;
+        assert!(logs.contains(expected), "{case}: {logs}");
     }
 }
 
