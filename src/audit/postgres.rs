@@ -281,9 +281,22 @@ impl PgStorage {
         }
     }
 
-    /// Connects if need be (between writes: readiness follows the database).
+    /// Between writes: connects if need be and asks the server a trivial question, so
+    /// readiness follows the database without traffic.
     pub async fn check(&mut self) -> Result<(), String> {
-        self.connection().await.map(drop)
+        let limit = self.limit;
+        let (client, _) = self.connection().await?;
+        match timeout(limit, client.simple_query("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                self.connection = None;
+                Err(describe(&error))
+            }
+            Err(_) => {
+                self.connection = None;
+                Err(format!("the database did not answer within {limit:?}"))
+            }
+        }
     }
 
     /// The chain as committed: continues from its last checkpoint and the records after it.

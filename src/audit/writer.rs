@@ -29,6 +29,8 @@ use crate::timestamp;
 pub const MAX_BATCH_EVENTS: usize = 1024;
 /// How often a failing sink is retried without traffic.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often an idle database sink asks the server whether it is there.
+const DATABASE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// While failing, at most one attempt per this interval; requests in between fail at once.
 const FAILING_ATTEMPT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -259,6 +261,10 @@ impl Writer {
         loop {
             let wake = if self.failure.is_some() {
                 Instant::now() + RETRY_INTERVAL
+            } else if matches!(self.storage, Storage::Postgres(_)) {
+                // A database can go away between writes: readiness should see it.
+                (self.last_checkpoint + self.sealer.policy.every)
+                    .min(Instant::now() + DATABASE_CHECK_INTERVAL)
             } else {
                 self.last_checkpoint + self.sealer.policy.every
             };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::helpers::{BIN, SECRETS_PATH, TestApp, conformance_key_path, run_to_exit};
+use crate::helpers::{SECRETS_PATH, TestApp, bin, conformance_key_path, run_to_exit};
 use crate::pg::conformance_public_key;
 
 fn upload(object: &str) -> Value {
@@ -312,7 +312,11 @@ async fn a_deleted_replaced_or_cut_audit_file_fails_closed_and_turns_unready() {
         assert!(!response.text().await.unwrap().contains("secret_url"));
         assert_eq!(readyz(&app).await, 503, "{case}");
         assert_eq!(app.post_secret(&upload("later")).await.status(), 503);
-        let expected = if case == "cut" { "cut short" } else { "deleted or replaced" };
+        let expected = if case == "cut" {
+            "cut short"
+        } else {
+            "deleted or replaced"
+        };
         let logs = app.wait_for_log(expected).await;
         assert!(logs.contains(expected), "{case}: {logs}");
     }
@@ -321,7 +325,7 @@ async fn a_deleted_replaced_or_cut_audit_file_fails_closed_and_turns_unready() {
 #[tokio::test]
 async fn a_blocked_stdout_answers_503_keeps_the_probes_and_stops_on_sigterm() {
     let key = conformance_key_path().display().to_string();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .arg("serve")
         .env_clear()
         .envs([

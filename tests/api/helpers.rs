@@ -12,6 +12,12 @@ mod testdata;
 pub use testdata::conformance_key_path;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_storage-signer");
+
+/// The binary under test: `BIN`, or `STORAGE_SIGNER_TEST_BIN` (to run these tests against
+/// another build, such as the previous release, and see which of them it fails).
+pub fn bin() -> String {
+    std::env::var("STORAGE_SIGNER_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 pub const BUCKET: &str = "test-bucket";
 pub const SECRETS_PATH: &str = "/media_content_storage_secrets";
 
@@ -213,7 +219,7 @@ pub fn run_to_exit(vars: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String,
 }
 
 fn command(vars: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
