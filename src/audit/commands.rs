@@ -32,12 +32,13 @@ pub enum AuditCommand {
     Migrate(MigrateArgs),
 }
 
+/// Where the trail is: a file, or the database of every replica.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub struct TrailArgs {
     /// The audit file (`-` for standard input); or use --database.
     #[arg(required_unless_present = "database")]
     pub file: Option<String>,
-    /// Verify every chain in this PostgreSQL database instead of a file.
+    /// The PostgreSQL database of the trail (every chain in it) instead of a file.
     #[arg(
         long,
         value_name = "URL",
@@ -45,6 +46,12 @@ pub struct VerifyArgs {
         hide_env_values = true
     )]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub trail: TrailArgs,
     /// A public key that may have signed checkpoints: PEM (PUBLIC KEY, RSA PUBLIC KEY,
     /// CERTIFICATE) or Google's JSON of certificates. Repeat for rotated keys.
     #[arg(long = "public-key", value_name = "FILE")]
@@ -66,17 +73,8 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// The audit file (`-` for standard input); or use --database.
-    #[arg(required_unless_present = "database")]
-    pub file: Option<String>,
-    /// Search this PostgreSQL database instead of a file.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "AUDIT_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database: Option<String>,
+    #[command(flatten)]
+    pub trail: TrailArgs,
     /// The client id.
     #[arg(long)]
     pub client: Option<String>,
@@ -185,7 +183,7 @@ fn verify_command(args: &VerifyArgs) -> ExitCode {
         keys,
         chain: None,
     };
-    let reports = match (&args.database, &args.file) {
+    let reports = match (&args.trail.database, &args.trail.file) {
         (Some(url), _) => match verify_database(url, &options) {
             Ok(reports) => reports,
             Err(code) => return code,
@@ -310,7 +308,7 @@ fn search_command(args: &SearchArgs) -> ExitCode {
         Ok(filter) => filter,
         Err(problem) => return fail(&problem),
     };
-    let lines: Vec<String> = match (&args.database, &args.file) {
+    let lines: Vec<String> = match (&args.trail.database, &args.trail.file) {
         (Some(url), _) => match search_database(url, &filter) {
             Ok(lines) => lines,
             Err(problem) => return fail(&problem),
