@@ -469,6 +469,25 @@ mod tests {
         assert!(open(&edited).unwrap().signed_by(&public).is_none());
     }
 
+    /// A certificate, its public key and the same key as PKCS#1, made with `openssl req -x509`
+    /// and `openssl rsa -pubout` / `-RSAPublicKey_out` for this test.
+    #[test]
+    fn a_certificate_a_public_key_and_an_rsa_public_key_give_the_same_key() {
+        let certificate = PublicKey::parse_all(include_str!("testdata/certificate.pem")).unwrap();
+        let spki = PublicKey::parse_all(include_str!("testdata/public_key.pem")).unwrap();
+        let pkcs1 = PublicKey::parse_all(include_str!("testdata/rsa_public_key.pem")).unwrap();
+        assert_eq!(certificate[0].fingerprint, spki[0].fingerprint);
+        assert_eq!(pkcs1[0].fingerprint, spki[0].fingerprint);
+        // Google's JSON of certificates, keyed by key id.
+        let json = serde_json::json!({"key-1": include_str!("testdata/certificate.pem")});
+        let from_json = PublicKey::parse_all(&json.to_string()).unwrap();
+        assert_eq!(from_json[0].fingerprint, spki[0].fingerprint);
+        assert!(
+            PublicKey::parse_all("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n")
+                .is_err()
+        );
+    }
+
     #[test]
     fn the_spki_pem_round_trips_to_the_same_fingerprint() {
         let key = key();
