@@ -57,10 +57,10 @@ pub struct VerifyArgs {
     #[arg(long = "public-key", value_name = "FILE")]
     pub public_keys: Vec<String>,
     /// A head hash saved earlier: the trail must contain it (records cut off the end).
-    #[arg(long, value_name = "HASH")]
+    #[arg(long, value_name = "HASH", conflicts_with = "database")]
     pub head: Option<String>,
     /// The file continues a chain that ended with this hash (after rotation).
-    #[arg(long, value_name = "HASH")]
+    #[arg(long, value_name = "HASH", conflicts_with = "database")]
     pub after: Option<String>,
     /// Skip JSON lines that are not audit records (a captured stdout with request logs).
     #[arg(long)]

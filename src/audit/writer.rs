@@ -387,6 +387,9 @@ impl Writer {
         if self.resync_pending {
             match self.storage.resync(&self.sealer).await {
                 Ok(Some(sealer)) => {
+                    // A database chain's first checkpoint is its start: if one was committed
+                    // (even by a write that seemed to fail), the run has started.
+                    self.start_pending = sealer.checkpoint_number == 0;
                     self.sealer = sealer;
                     self.resync_pending = false;
                 }
