@@ -203,7 +203,8 @@ impl Auditor {
         let stuck = busy_since != 0
             && shared.now_ms().saturating_sub(busy_since)
                 > u64::try_from(shared.timeout.as_millis()).unwrap_or(u64::MAX);
-        shared.healthy.load(Ordering::Acquire) && !stuck
+        // A writer that is gone (it panicked) takes no more records.
+        shared.healthy.load(Ordering::Acquire) && !stuck && !self.inner.tx.is_closed()
     }
 
     /// Successful writes (commits) so far, and the lines (records and checkpoints) they held.
