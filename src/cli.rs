@@ -199,6 +199,11 @@ pub struct ServeArgs {
     )]
     pub audit_database_url: Option<Secret>,
 
+    /// PEM file of the CA(s) that sign the audit database's certificate [default: the
+    /// system's roots]; TLS itself follows the URL's sslmode.
+    #[arg(long, env = "AUDIT_DATABASE_CA_FILE", value_name = "FILE")]
+    pub audit_database_ca_file: Option<String>,
+
     /// Seconds a request waits for its audit record before it gets 503, 1 to 60 [default: 3].
     #[arg(long, env = "AUDIT_TIMEOUT", value_name = "SECONDS")]
     pub audit_timeout: Option<String>,

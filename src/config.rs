@@ -398,7 +398,11 @@ fn audit_sink(args: &ServeArgs, issuer: &Issuer) -> Result<PreparedAudit, Config
     let database_url = args
         .audit_database_url
         .as_ref()
-        .map(|url| audit::postgres::DatabaseUrl::parse(&url.0))
+        .map(|url| {
+            audit::postgres::DatabaseUrl::parse(&url.0).and_then(|url| {
+                url.with_ca_file(args.audit_database_ca_file.as_deref().map(Path::new))
+            })
+        })
         .transpose()
         .map_err(|p| ConfigError::new("AUDIT_DATABASE_URL", "--audit-database-url", p))?;
     let log_path = args.audit_log_path.as_deref().filter(|p| *p != "-");

@@ -7,6 +7,7 @@
 #                                              authentication, loopback only); prints its URL
 #   scripts/lib/postgres.sh stop DIR           stops it (fast shutdown); DIR stays
 #   scripts/lib/postgres.sh restart DIR        starts a stopped cluster again
+#   scripts/lib/postgres.sh ssl DIR CERT KEY   serves TLS with CERT and KEY from the next start
 #
 # Pick PORT below 32768: ports in the ephemeral range can collide with client sockets.
 set -euo pipefail
@@ -63,8 +64,14 @@ case ${1:-} in
   restart)
     start_server "$2"
     ;;
+  ssl)
+    dir=$2
+    install -o postgres -g postgres -m 0600 "$3" "$dir/data/server.crt"
+    install -o postgres -g postgres -m 0600 "$4" "$dir/data/server.key"
+    printf "ssl = on\n" >>"$dir/data/postgresql.conf"
+    ;;
   *)
-    echo "usage: $0 install | start DIR PORT | stop DIR | restart DIR" >&2
+    echo "usage: $0 install | start DIR PORT | stop DIR | restart DIR | ssl DIR CERT KEY" >&2
     exit 2
     ;;
 esac

@@ -279,35 +279,52 @@ impl PublicKey {
             return Ok(keys);
         }
         let mut keys = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("-----BEGIN ") {
-            let after = &rest[start + 11..];
-            let label_end = after.find("-----").ok_or("a PEM header is not closed")?;
-            let label = &after[..label_end];
-            let end_marker = format!("-----END {label}-----");
-            let body_start = label_end + 5;
-            let end = after.find(&end_marker).ok_or("a PEM block has no end")?;
-            let base64: String = after[body_start..end]
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            let der = BASE64
-                .decode(base64.as_bytes())
-                .map_err(|_| format!("the {label} block is not base64"))?;
-            let pkcs1 = match label {
+        for (label, der) in pem_all(text)? {
+            let pkcs1 = match label.as_str() {
                 "RSA PUBLIC KEY" => der,
                 "PUBLIC KEY" => spki_to_pkcs1(&der)?,
                 "CERTIFICATE" => spki_to_pkcs1(&certificate_spki(&der)?)?,
                 other => return Err(format!("a {other} block is not a public key")),
             };
             keys.push(Self::from_pkcs1(&pkcs1));
-            rest = &after[end + end_marker.len()..];
         }
         if keys.is_empty() {
             return Err("no public key (PEM PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)".into());
         }
         Ok(keys)
     }
+}
+
+/// Every PEM block of `text`: (label, DER).
+fn pem_all(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + 11..];
+        let label_end = after.find("-----").ok_or("a PEM header is not closed")?;
+        let label = &after[..label_end];
+        let end_marker = format!("-----END {label}-----");
+        let end = after.find(&end_marker).ok_or("a PEM block has no end")?;
+        let base64: String = after[label_end + 5..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let der = BASE64
+            .decode(base64.as_bytes())
+            .map_err(|_| format!("the {label} block is not base64"))?;
+        blocks.push((label.to_owned(), der));
+        rest = &after[end + end_marker.len()..];
+    }
+    Ok(blocks)
+}
+
+/// The DER of every PEM block labelled `label` in `text`.
+pub fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
+    Ok(pem_all(text)?
+        .into_iter()
+        .filter(|(l, _)| l == label)
+        .map(|(_, der)| der)
+        .collect())
 }
 
 // --- DER, just enough for SubjectPublicKeyInfo and X.509 certificates -------------------

@@ -46,6 +46,9 @@ pub struct TrailArgs {
         hide_env_values = true
     )]
     pub database: Option<String>,
+    /// PEM file of the CA(s) of the database's certificate [default: the system's roots].
+    #[arg(long, value_name = "FILE", env = "AUDIT_DATABASE_CA_FILE")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +126,9 @@ pub struct MigrateArgs {
         hide_env_values = true
     )]
     pub database: String,
+    /// PEM file of the CA(s) of the database's certificate [default: the system's roots].
+    #[arg(long, value_name = "FILE", env = "AUDIT_DATABASE_CA_FILE")]
+    pub ca_file: Option<String>,
     /// Also grant this (existing) role what the service needs: SELECT and INSERT, no more.
     #[arg(long, value_name = "ROLE")]
     pub grant_writer: Option<String>,
@@ -184,7 +190,7 @@ fn verify_command(args: &VerifyArgs) -> ExitCode {
         chain: None,
     };
     let reports = match (&args.trail.database, &args.trail.file) {
-        (Some(url), _) => match verify_database(url, &options) {
+        (Some(url), _) => match verify_database(url, args.trail.ca_file.as_deref(), &options) {
             Ok(reports) => reports,
             Err(code) => return code,
         },
@@ -262,9 +268,10 @@ fn describe(name: &str, report: &Report) {
 /// Verifies every chain of the database.
 fn verify_database(
     url: &str,
+    ca_file: Option<&str>,
     options: &VerifyOptions,
 ) -> Result<Vec<(Option<String>, Report)>, ExitCode> {
-    let url = DatabaseUrl::parse(url).map_err(|p| fail(&format!("--database: {p}")))?;
+    let url = database_url(url, ca_file).map_err(|p| fail(&p))?;
     runtime().block_on(async {
         let client = url
             .connect(std::time::Duration::from_secs(10))
@@ -309,7 +316,7 @@ fn search_command(args: &SearchArgs) -> ExitCode {
         Err(problem) => return fail(&problem),
     };
     let lines: Vec<String> = match (&args.trail.database, &args.trail.file) {
-        (Some(url), _) => match search_database(url, &filter) {
+        (Some(url), _) => match search_database(url, args.trail.ca_file.as_deref(), &filter) {
             Ok(lines) => lines,
             Err(problem) => return fail(&problem),
         },
@@ -366,8 +373,12 @@ fn filter(args: &SearchArgs) -> Result<Filter, String> {
     Ok(filter)
 }
 
-fn search_database(url: &str, filter: &Filter) -> Result<Vec<String>, String> {
-    let url = DatabaseUrl::parse(url).map_err(|p| format!("--database: {p}"))?;
+fn search_database(
+    url: &str,
+    ca_file: Option<&str>,
+    filter: &Filter,
+) -> Result<Vec<String>, String> {
+    let url = database_url(url, ca_file)?;
     runtime().block_on(async {
         let client = url.connect(std::time::Duration::from_secs(10)).await?;
         let (condition, params) = filter.sql();
@@ -388,6 +399,12 @@ fn search_database(url: &str, filter: &Filter) -> Result<Vec<String>, String> {
     })
 }
 
+fn database_url(url: &str, ca_file: Option<&str>) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(url)
+        .and_then(|url| url.with_ca_file(ca_file.map(std::path::Path::new)))
+        .map_err(|p| format!("--database: {p}"))
+}
+
 fn public_key(args: &PublicKeyArgs) -> ExitCode {
     let key = std::fs::read(&args.key)
         .map(zeroize::Zeroizing::new)
@@ -406,9 +423,9 @@ fn public_key(args: &PublicKeyArgs) -> ExitCode {
 }
 
 fn migrate(args: &MigrateArgs) -> ExitCode {
-    let url = match DatabaseUrl::parse(&args.database) {
+    let url = match database_url(&args.database, args.ca_file.as_deref()) {
         Ok(url) => url,
-        Err(problem) => return fail(&format!("--database: {problem}")),
+        Err(problem) => return fail(&problem),
     };
     let outcome: Result<i32, String> = runtime().block_on(async {
         let mut client = url.connect(std::time::Duration::from_secs(10)).await?;

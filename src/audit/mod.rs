@@ -7,7 +7,7 @@
 //! - `sealer`: the writer's chain state: records and checkpoints in order (pure).
 //! - `verify`: checking a trail (pure).
 //! - `writer`: the [`Auditor`] handle and its writer task: bounded queue, deadline, group commit.
-//! - `file`, `postgres`: where records go.
+//! - `file`, `postgres` (and `tls`, its connections): where records go.
 //! - `search`, `commands`: `storage-signer audit search|verify|public-key`.
 
 pub mod canonical;
@@ -19,6 +19,7 @@ pub mod postgres;
 mod sealer;
 pub mod search;
 pub mod settings;
+mod tls;
 pub mod verify;
 mod writer;
 

@@ -8,6 +8,8 @@
 //! without its final checkpoint (a killed pod, or rows removed by someone who got past the
 //! grants and the trigger) is reported by `audit verify`, not proven complete.
 //!
+//! Connections use TLS as the URL's `sslmode` says (`tls.rs`).
+//!
 //! A write is one `INSERT ... SELECT FROM UNNEST(...)` in autocommit: it returns only when
 //! committed. When it fails or times out its outcome is unknown, so the connection is dropped
 //! and, on the next attempt, the chain's last lines are read back and continued from what was
@@ -18,9 +20,10 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use tokio::time::timeout;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use super::sealer::{Sealed, Sealer};
+use super::tls::RustlsConnect;
 
 /// The schema this build writes, applied in order at start-up (and by `audit migrate`).
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_audit_log.sql"))];
@@ -38,6 +41,7 @@ const INSERT: &str = "INSERT INTO audit_log \
 pub struct DatabaseUrl {
     config: tokio_postgres::Config,
     redacted: String,
+    tls: RustlsConnect,
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -64,7 +68,16 @@ impl DatabaseUrl {
         Ok(Self {
             config,
             redacted: redact(url),
+            tls: RustlsConnect::new(None)?,
         })
+    }
+
+    /// Checks the server's certificate against the CAs in `ca_file` instead of the system's.
+    pub fn with_ca_file(mut self, ca_file: Option<&std::path::Path>) -> Result<Self, String> {
+        if ca_file.is_some() {
+            self.tls = RustlsConnect::new(ca_file)?;
+        }
+        Ok(self)
     }
 
     /// Connects, within `limit`.
@@ -73,7 +86,7 @@ impl DatabaseUrl {
         config.connect_timeout(limit);
         config.keepalives_idle(Duration::from_secs(10));
         config.application_name("storage-signer");
-        let (client, connection) = timeout(limit, config.connect(NoTls))
+        let (client, connection) = timeout(limit, config.connect(self.tls.clone()))
             .await
             .map_err(|_| format!("{}: no connection within {limit:?}", self.redacted))?
             .map_err(|e| format!("{}: {}", self.redacted, describe(&e)))?;

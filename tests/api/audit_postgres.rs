@@ -358,3 +358,43 @@ async fn the_database_password_never_appears_in_logs_or_errors() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn with_sslmode_require_the_connection_is_tls_and_the_certificate_is_checked() {
+    let pg = Postgres::private();
+    let certificates = tempfile::tempdir().unwrap();
+    let ca = pg.enable_tls(certificates.path());
+    let url = format!("{}?sslmode=require", pg.database().await);
+    let client = reqwest::Client::new();
+
+    // Signed by a CA the service does not trust: no connection, so nothing is issued.
+    let untrusting = TestApp::spawn_with(&[("AUDIT_DATABASE_URL", url.as_str())], &[]);
+    assert_eq!(issue(&untrusting, &client, "untrusted").await, Some(503));
+    drop(untrusting);
+
+    let app = TestApp::spawn_with(
+        &[
+            ("AUDIT_DATABASE_URL", url.as_str()),
+            ("AUDIT_DATABASE_CA_FILE", ca.to_str().unwrap()),
+        ],
+        &[],
+    );
+    assert_eq!(issue(&app, &client, "trusted").await, Some(201));
+    let admin = connect(url.split('?').next().unwrap()).await;
+    let encrypted: Vec<bool> = admin
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'storage-signer'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(encrypted, [true], "the service's connection is TLS");
+    assert_eq!(
+        committed(&url.replace("?sslmode=require", ""), "issued").await,
+        ["trusted"]
+    );
+}

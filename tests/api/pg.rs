@@ -83,6 +83,81 @@ impl Postgres {
         );
     }
 
+    /// Serves TLS with a certificate for 127.0.0.1 signed by a new CA; returns the CA's PEM
+    /// file (in `dir`). Restarts the server.
+    pub fn enable_tls(&self, dir: &Path) -> PathBuf {
+        let run = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "openssl {args:?}: {output:?}");
+        };
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=storage-signer test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let data = self.data_dir().to_str().unwrap().to_owned();
+        let crt = dir.join("server.crt");
+        let key = dir.join("server.key");
+        assert!(
+            Command::new(SCRIPT)
+                .args(["ssl", &data, crt.to_str().unwrap(), key.to_str().unwrap()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.stop();
+        self.restart();
+        dir.join("ca.pem")
+    }
+
     /// A new, empty database; its URL (as the superuser).
     pub async fn database(&self) -> String {
         let name = format!("audit_{}", uuid::Uuid::new_v4().simple());
