@@ -17,6 +17,8 @@
 //!   previous run ended without its final checkpoint), `interval`, or `final` (a clean stop).
 //! - `every_records`/`every_seconds`: the policy in force, which `audit verify` enforces
 //!   (never more than `every_records` records after a checkpoint before the next).
+//! - `witness` (database chains only): the latest checkpoint of every other chain the writer
+//!   saw, `chain:number:digest`; `audit verify --database` requires each to exist.
 //! - `signature`: RSASSA-PKCS1-v1_5 SHA-256 over the canonical JSON of the line without
 //!   `signature`, by the service account's key (local, or IAM `signBlob`) or a dedicated audit
 //!   key; `key` is the SHA-256 of the signing key's public key (PKCS#1 DER) in hex, or `iam:`
@@ -79,6 +81,9 @@ pub struct Body<'a> {
     pub key: &'a str,
     pub signer: &'a str,
     pub time: &'a str,
+    /// Database chains: the latest checkpoint of each other chain this writer saw, as
+    /// `chain:number:digest`, so a chain cut back or deleted is caught by another's witness.
+    pub witness: &'a [String],
 }
 
 impl Body<'_> {
@@ -99,6 +104,9 @@ impl Body<'_> {
         map.insert("prev_checkpoint".into(), self.prev_checkpoint.into());
         map.insert("signer".into(), self.signer.into());
         map.insert("time".into(), self.time.into());
+        if !self.witness.is_empty() {
+            map.insert("witness".into(), self.witness.into());
+        }
         canonical::object_to_string(&map)
     }
 }
@@ -122,6 +130,8 @@ pub struct Checkpoint {
     pub key: String,
     pub signer: String,
     pub time: String,
+    /// Other chains' checkpoints this one saw (`chain:number:digest`).
+    pub witness: Vec<String>,
     /// SHA-256 of the whole line: the next checkpoint's `prev_checkpoint`.
     pub digest: String,
     body: String,
@@ -167,6 +177,17 @@ pub fn open(line: &str) -> Result<Checkpoint, String> {
         key: text("key")?,
         signer: text("signer")?,
         time: text("time")?,
+        witness: fields
+            .get("witness")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         digest: sha256_hex(line),
         body,
         signature,
@@ -451,6 +472,7 @@ mod tests {
             key: key_id,
             signer,
             time: "2026-11-28T10:00:00Z",
+            witness: &[],
         }
     }
 

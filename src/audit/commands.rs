@@ -306,6 +306,13 @@ fn verify_database(
                 }
             }
         }
+        let chains = reports
+            .iter()
+            .map(|(chain, report)| (chain.as_deref().unwrap_or_default(), report));
+        if let Err(problem) = verify::check_witnesses(chains) {
+            eprintln!("{problem}");
+            return Err(ExitCode::FAILURE);
+        }
         Ok(reports)
     })
 }

@@ -294,6 +294,31 @@ impl PgStorage {
         }
     }
 
+    /// The latest checkpoint of every other chain of the last seven days, as
+    /// `chain:number:digest`. Best effort: a checkpoint without witnesses is still valid.
+    pub async fn witness(&mut self) -> Vec<String> {
+        let Some((client, _)) = &self.connection else {
+            return Vec::new();
+        };
+        let rows = timeout(
+            self.limit,
+            client.query(
+                "SELECT DISTINCT ON (chain_id) line FROM audit_log \
+                 WHERE kind = 'checkpoint' AND chain_id <> $1 AND time > now() - interval '7 days' \
+                 ORDER BY chain_id, pos DESC LIMIT 1000",
+                &[&self.chain],
+            ),
+        )
+        .await;
+        let Ok(Ok(rows)) = rows else {
+            return Vec::new();
+        };
+        rows.iter()
+            .filter_map(|row| super::checkpoint::open(row.get(0)).ok())
+            .filter_map(|c| Some(format!("{}:{}:{}", c.chain?, c.number, c.digest)))
+            .collect()
+    }
+
     /// Between writes: connects if need be and asks the server a trivial question, so
     /// readiness follows the database without traffic.
     pub async fn check(&mut self) -> Result<(), String> {

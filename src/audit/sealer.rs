@@ -140,7 +140,13 @@ impl Sealer {
     }
 
     /// The canonical body of the next checkpoint, to be signed.
-    pub fn checkpoint_body(&self, kind: Kind, time: &str, key: &str, signer: &str) -> String {
+    pub fn checkpoint_body(
+        &self,
+        kind: Kind,
+        time: &str,
+        (key, signer): (&str, &str),
+        witness: &[String],
+    ) -> String {
         checkpoint::Body {
             chain: self.chain.as_deref(),
             number: self.checkpoint_number + 1,
@@ -153,6 +159,7 @@ impl Sealer {
             key,
             signer,
             time,
+            witness,
         }
         .canonical()
     }

@@ -46,6 +46,11 @@ pub struct Report {
     pub unsigned_tail: u64,
     /// The last checkpoint: kind, time, interval in seconds.
     pub last_checkpoint: Option<(Kind, String, u64)>,
+    /// The digest of each checkpoint, in order (checkpoint `n` at `n - 1`).
+    pub checkpoint_digests: Vec<String>,
+    /// Other chains' checkpoints that this chain's checkpoints witnessed
+    /// (`chain:number:digest`).
+    pub witnessed: Vec<String>,
     /// Runs that stopped without their final checkpoint (a crash, or records cut off): the
     /// head `seq` at the next run's start checkpoint (the end lies before it).
     pub unclean_ends: Vec<u64>,
@@ -126,6 +131,8 @@ impl<'o> Walk<'o> {
                 signatures_checked: !options.keys.is_empty(),
                 unsigned_tail: 0,
                 last_checkpoint: None,
+                checkpoint_digests: Vec::new(),
+                witnessed: Vec::new(),
                 unclean_ends: Vec::new(),
             },
             head,
@@ -237,6 +244,12 @@ impl<'o> Walk<'o> {
             return Err("a checkpoint after a final one, without a new start".into());
         }
         self.head.seq = checkpoint.head_seq;
+        self.report
+            .checkpoint_digests
+            .push(checkpoint.digest.clone());
+        self.report
+            .witnessed
+            .extend(checkpoint.witness.iter().cloned());
         self.prev_checkpoint = checkpoint.digest;
         self.checkpoint_number = checkpoint.number;
         self.every_records = Some(checkpoint.every_records);
@@ -284,3 +297,37 @@ fn log_of(line: &str) -> Option<String> {
 #[cfg(test)]
 #[path = "verify_tests.rs"]
 mod tests;
+
+/// Checks that every checkpoint some chain witnessed is in the trail of its own chain:
+/// `chains` maps each chain to its report. A missing one means that chain was cut back past
+/// it, or deleted.
+pub fn check_witnesses<'a>(
+    chains: impl IntoIterator<Item = (&'a str, &'a Report)> + Clone,
+) -> Result<(), String> {
+    let digests: std::collections::HashMap<&str, &[String]> = chains
+        .clone()
+        .into_iter()
+        .map(|(chain, report)| (chain, report.checkpoint_digests.as_slice()))
+        .collect();
+    for (witness, report) in chains {
+        for entry in &report.witnessed {
+            let mut parts = entry.rsplitn(3, ':');
+            let (Some(digest), Some(number), Some(chain)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!("chain {witness}: a malformed witness {entry:?}"));
+            };
+            let number: usize = number.parse().unwrap_or(0);
+            let found = digests
+                .get(chain)
+                .and_then(|d| d.get(number.wrapping_sub(1)))
+                .is_some_and(|d| d == digest);
+            if !found {
+                return Err(format!(
+                    "chain {chain}: its checkpoint {number}, witnessed by chain {witness}, is missing or different (the chain was cut back, deleted or rewritten)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

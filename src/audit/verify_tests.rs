@@ -35,9 +35,9 @@ impl Writer {
 
     fn checkpoint(&mut self, kind: Kind) {
         let signing = CheckpointKey::Local(Arc::clone(&self.key));
-        let body = self
-            .sealer
-            .checkpoint_body(kind, TIME, &signing.key_id(), signing.signer());
+        let body =
+            self.sealer
+                .checkpoint_body(kind, TIME, (&signing.key_id(), signing.signer()), &[]);
         let signature = self.key.sign_rsa_sha256(body.as_bytes()).unwrap();
         let sealed = self.sealer.checkpoint(body, &signature, TIME);
         self.lines.push(sealed.line);

@@ -105,6 +105,14 @@ impl Storage {
         }
     }
 
+    /// What the next checkpoint witnesses of other chains (database only).
+    async fn witness(&mut self) -> Vec<String> {
+        match self {
+            Self::File(_) => Vec::new(),
+            Self::Postgres(pg) => pg.witness().await,
+        }
+    }
+
     /// Checks the sink between writes (a replaced file, a lost connection).
     async fn check(&mut self) -> Result<(), String> {
         match self {
@@ -481,9 +489,11 @@ impl Writer {
         } else {
             kind
         };
+        let witness = self.storage.witness().await;
+        let key_id = self.key.key_id();
         let body = self
             .sealer
-            .checkpoint_body(kind, time, &self.key.key_id(), self.key.signer());
+            .checkpoint_body(kind, time, (&key_id, self.key.signer()), &witness);
         let signature = self.key.sign(body.as_bytes()).await?;
         lines.push(self.sealer.checkpoint(body, &signature, time));
         if kind == Kind::Start {

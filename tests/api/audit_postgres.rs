@@ -398,3 +398,66 @@ async fn with_sslmode_require_the_connection_is_tls_and_the_certificate_is_check
         ["trusted"]
     );
 }
+
+#[tokio::test]
+async fn a_chain_cut_back_or_deleted_is_caught_by_another_replicas_witness() {
+    let pg = Postgres::any();
+    let url = pg.database().await;
+    let env = [
+        ("AUDIT_DATABASE_URL", url.as_str()),
+        ("AUDIT_CHECKPOINT_RECORDS", "2"),
+    ];
+    let client = reqwest::Client::new();
+    for replica in ["a", "b"] {
+        let mut app = TestApp::spawn_with(&env, &[]);
+        for i in 0..4 {
+            assert_eq!(
+                issue(&app, &client, &format!("{replica}-{i}")).await,
+                Some(201)
+            );
+        }
+        app.send_sigterm();
+        assert!(app.wait_exit(Duration::from_secs(15)).success());
+    }
+    let (ok, output) = verify_database(&url, true);
+    assert!(ok, "{output}");
+
+    // Someone past the grants and the triggers cuts the first chain back before its final
+    // checkpoint: the chain alone still looks like a crashed writer's...
+    let owner = connect(&url).await;
+    let first: String = owner
+        .query_one(
+            "SELECT chain_id FROM audit_log GROUP BY chain_id ORDER BY min(time) LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    owner
+        .batch_execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "DELETE FROM audit_log WHERE chain_id = $1 AND pos >= \
+             (SELECT max(pos) FROM audit_log WHERE chain_id = $1 AND kind = 'checkpoint')",
+            &[&first],
+        )
+        .await
+        .unwrap();
+    // ...but the second chain's checkpoints witnessed that final checkpoint.
+    let (ok, output) = verify_database(&url, false);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains(&format!("chain {first}")) && output.contains("witnessed by chain"),
+        "{output}"
+    );
+
+    // Deleting the whole chain is caught the same way.
+    owner
+        .execute("DELETE FROM audit_log WHERE chain_id = $1", &[&first])
+        .await
+        .unwrap();
+    let (ok, output) = verify_database(&url, false);
+    assert!(!ok && output.contains("witnessed by chain"), "{output}");
+}
