@@ -35,6 +35,8 @@ enum Request {
 /// The writer's end of a file or stdout sink.
 pub struct LineFile {
     requests: mpsc::Sender<Request>,
+    /// Whether each write is synced (costly: worth waiting a moment to group more records).
+    pub syncs: bool,
 }
 
 /// An opened (and locked) file or stdout, before its thread starts.
@@ -123,6 +125,7 @@ impl FileTarget {
         } else {
             "audit-stdout"
         };
+        let syncs = self.fsync && self.file.is_some();
         let mut target = self;
         std::thread::Builder::new()
             .name(name.into())
@@ -139,7 +142,7 @@ impl FileTarget {
                 }
             })
             .expect("spawn the audit I/O thread");
-        LineFile { requests }
+        LineFile { requests, syncs }
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<(), String> {

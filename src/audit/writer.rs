@@ -32,6 +32,9 @@ use crate::timestamp;
 pub const MAX_BATCH_EVENTS: usize = 1024;
 /// How often a failing sink is retried without traffic.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Before a costly write, how many times the writer lets other tasks run first, so that
+/// records of requests already in flight join it. No timer: it adds no delay when idle.
+const GATHER_YIELDS: usize = 4;
 /// How often an idle database sink asks the server whether it is there.
 const DATABASE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// While failing, at most one attempt per this interval; requests in between fail at once.
@@ -102,6 +105,14 @@ impl Storage {
         match self {
             Self::File(file) => file.append(lines).await,
             Self::Postgres(pg) => pg.append(lines).await,
+        }
+    }
+
+    /// Whether one write costs much more than the records in it (fsync, a commit).
+    fn is_costly(&self) -> bool {
+        match self {
+            Self::File(file) => file.syncs,
+            Self::Postgres(_) => true,
         }
     }
 
@@ -292,6 +303,13 @@ impl Writer {
                 Some(Command::Close(done)) => return self.finish(Some(done)).await,
                 None => return self.finish(None).await,
             };
+            if self.storage.is_costly() {
+                // Group commit: let the requests that are about to queue join this write
+                // (a synced write or a commit costs the same for one record or a hundred).
+                for _ in 0..GATHER_YIELDS {
+                    tokio::task::yield_now().await;
+                }
+            }
             let mut events = jobs[0].events.len();
             let mut close = None;
             while events < MAX_BATCH_EVENTS {
