@@ -200,33 +200,35 @@ impl App {
         })
     }
 
-    /// Writes an audit record and counts the decision (or the failed write) in the metrics.
-    /// Slow synced writes run off the async executor.
-    pub async fn record(self: &Arc<Self>, event: AuditEvent) -> Result<(), AuditUnavailable> {
-        if self.audit.syncs() {
-            let app = Arc::clone(self);
-            tokio::task::spawn_blocking(move || app.record_now(&event))
-                .await
-                .unwrap_or(Err(AuditUnavailable))
-        } else {
-            self.record_now(&event)
-        }
+    /// Writes an audit record (the writer task does the I/O; this waits at most
+    /// `AUDIT_TIMEOUT`) and counts the decision (or the failed write) in the metrics.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        self.record_batch(vec![event]).await
     }
 
-    fn record_now(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
-        let written = self.audit.record(event);
-        if written.is_err() {
-            self.metrics.audit_write_failures.inc();
-        }
-        self.metrics.count_decision(
-            event.action.unwrap_or("-"),
-            event.client_id.as_deref().unwrap_or("-"),
-            if written.is_ok() {
-                event.decision.as_str()
+    /// Writes the records in one write (all durable, or none) and counts each decision.
+    pub async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<(), AuditUnavailable> {
+        let counted: Vec<_> = events
+            .iter()
+            .map(|event| {
+                (
+                    event.action.unwrap_or("-"),
+                    event.client_id.clone(),
+                    event.decision.as_str(),
+                )
+            })
+            .collect();
+        let written = self.audit.record_batch(events).await;
+        for (action, client, decision) in counted {
+            let outcome = if written.is_ok() {
+                decision
             } else {
+                self.metrics.audit_write_failures.inc();
                 "audit_failed"
-            },
-        );
+            };
+            self.metrics
+                .count_decision(action, client.as_deref().unwrap_or("-"), outcome);
+        }
         written
     }
 
@@ -303,7 +305,7 @@ impl App {
     }
 
     /// Writes the summary of what the limits turned away since the last one, if anything was.
-    pub async fn record_summary(self: &Arc<Self>, interval: Duration) {
+    pub async fn record_summary(&self, interval: Duration) {
         let rows = self.limiter.take_summary();
         if rows.is_empty() {
             return;

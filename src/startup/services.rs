@@ -11,7 +11,9 @@ use crate::access::{
     self, ANONYMOUS, Client, ENV_ISSUER_ID, EndUserMapping, IssuerConfig, JwksSource,
     ResourcePattern, Rule, clients_file,
 };
-use crate::audit::AuditSink;
+use crate::audit::checkpoint::CheckpointKey;
+use crate::audit::postgres::DatabaseUrl;
+use crate::audit::{self, PreparedAudit};
 use crate::auth::jwt::KeySet;
 use crate::auth::{Authenticator, IssuerKeys, TrustedIssuer};
 use crate::config::{
@@ -32,7 +34,8 @@ use super::tls::TlsFiles;
 pub struct Services {
     pub issuer: Issuer,
     pub authenticator: Authenticator,
-    pub audit: AuditSink,
+    /// Opened; its writer starts with the service.
+    pub audit: PreparedAudit,
     /// HTTPS, when configured.
     pub tls: Option<Arc<TlsFiles>>,
     /// The fetched keys of identity providers, kept across reloads.
@@ -72,10 +75,11 @@ impl Services {
             .transpose()?;
         let key_caches = Arc::new(KeyCaches::new(settings.access.jwks_min_refresh_interval));
         let access = load_access(&settings.access, &key_caches)?;
+        let audit = open_audit(&settings.audit, &issuer.signer)?;
         Ok(Self {
             issuer,
             authenticator: access.authenticator,
-            audit: open_audit(&settings.audit)?,
+            audit,
             tls,
             key_caches,
             access_files: access.files,
@@ -333,10 +337,40 @@ fn load_hmac_key(source: &HmacSource) -> Result<HmacKey, ConfigError> {
     }
 }
 
-fn open_audit(settings: &AuditSettings) -> Result<AuditSink, ConfigError> {
-    match &settings.path {
-        None => Ok(AuditSink::stdout(settings.fsync)),
-        Some(path) => AuditSink::open_file(path, settings.fsync)
-            .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem)),
-    }
+/// The audit sink, opened (a file is locked and its chain read here, so a problem stops
+/// start-up before the service listens); its writer starts with the service. Checkpoints are
+/// signed by `AUDIT_SIGNING_KEY_PATH`, or by the signer of URLs.
+fn open_audit(settings: &AuditSettings, signer: &RsaSigner) -> Result<PreparedAudit, ConfigError> {
+    let database_url = settings
+        .database_url
+        .as_ref()
+        .map(|url| {
+            DatabaseUrl::parse(&url.0)
+                .and_then(|url| url.with_ca_file(settings.database_ca_file.as_deref()))
+        })
+        .transpose()
+        .map_err(|problem| {
+            ConfigError::new("AUDIT_DATABASE_URL", "--audit-database-url", problem)
+        })?;
+    let audit = audit::AuditSettings {
+        log_path: settings.path.clone(),
+        database_url,
+        fsync: settings.fsync,
+        timeout: settings.timeout,
+        queue: settings.queue,
+        checkpoint_records: settings.checkpoint_records,
+        checkpoint_every: settings.checkpoint_every,
+        signing_key_path: settings.signing_key_path.clone(),
+    };
+    let service_key = match signer {
+        RsaSigner::Key(key) => CheckpointKey::Local(Arc::clone(key)),
+        RsaSigner::Iam(iam) => CheckpointKey::Iam(Arc::clone(iam)),
+    };
+    let key = audit.checkpoint_key(service_key).map_err(|problem| {
+        ConfigError::new("AUDIT_SIGNING_KEY_PATH", "--audit-signing-key", problem)
+    })?;
+    let (variable, flag) = settings.sink_variable();
+    audit
+        .open(key)
+        .map_err(|problem| ConfigError::new(variable, flag, problem))
 }
