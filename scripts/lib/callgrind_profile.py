@@ -23,14 +23,17 @@ from collections import defaultdict
 # (group, regular expression on the demangled name), first match wins. Order matters: the
 # specific (RSA inside aws-lc) before the general (aws-lc).
 GROUPS = [
-    ("RSA / bignum (aws-lc)", r"(RSA_|rsa_|BN_|bn_|rsaz|mont|mul_add|bn_mul|sqr|_x86_64_mont|ecp_nistz|"
+    ("RSA / bignum (aws-lc)", r"(RSA_|rsa_|BN_|bn_|rsaz|RSAZ|mont|EVP_|evp_|aws_lc_rs::rsa|mul_add|bn_mul|sqr|_x86_64_mont|ecp_nistz|"
                               r"RSA_sign|bn_from_montgomery|RAND_|rand_|CRYPTO_sysrand|aes_hw|vpaes|CTR_DRBG|"
                               r"aes_nohw|jent|RSASSA)"),
     ("SHA-256 / HMAC (aws-lc)", r"(sha256|SHA256|HMAC|hmac|sha_|digest)"),
-    ("allocator (mimalloc)", r"^(_?mi_|mi_|__rust_alloc|__rust_dealloc|__rust_realloc|__rdl_|_rjem|"
-                             r"alloc::alloc::|<mimalloc::|malloc|free|realloc|calloc|cfree)"),
+    ("allocator (mimalloc, Rust's)", r"^(_?mi_|mi_|__rust_alloc|__rust_dealloc|__rust_realloc|__rdl_|"
+                                     r"alloc::alloc::|mimalloc::|alloc::raw_vec::|RawVecInner)"),
+    ("allocator (glibc malloc, aws-lc's)", r"^(malloc|free|realloc|calloc|cfree|_int_|__libc_malloc|"
+                                           r"__libc_free|tcache|aws_lc_[0-9_]*OPENSSL_(malloc|free|zalloc|"
+                                           r"calloc|realloc|cleanse|sk_)|sk_)"),
     ("memcpy / memset / memcmp", r"(memcpy|memmove|memset|memcmp|bcmp|strlen|__memcpy|__memset)"),
-    ("HTTP/1 parse and encode (hyper, httparse, http)", r"^(<)?(hyper|httparse|http|h2|bytes|want|"
+    ("HTTP/1 parse and encode (hyper, httparse, http)", r"^(<)?(hyper|hyper_util|httparse|http|h2|bytes|want|"
                                                        r"try_lock|atomic_waker|http_body|http_body_util)::"),
     ("routing and middleware (axum, tower, tower-http)", r"^(<)?(axum|axum_core|tower|tower_http|tower_layer|"
                                                         r"tower_service|matchit|sync_wrapper|pin_project)"),
@@ -43,14 +46,17 @@ GROUPS = [
     ("metrics (prometheus-client, hashing)", r"^(<)?(prometheus_client|hashbrown|foldhash|dtoa|"
                                              r"std::collections::hash|core::hash|std::hash)"),
     ("request id (uuid, getrandom)", r"^(<)?(uuid|getrandom|rand|rand_core|ppv_lite)"),
+    ("hex encoding", r"^<alloc::string::String as core::iter::traits::collect::FromIterator<char>>::from_iter$|^(<)?hex::"),
     ("timestamps (time)", r"^(<)?(time|std::time)"),
-    ("formatting (core::fmt, alloc::fmt)", r"^(<)?(core::fmt|alloc::fmt|alloc::string|<alloc::string|"
-                                           r"<str as core::fmt|core::str|<&T as core::fmt)"),
+    ("formatting and strings (core::fmt, alloc::str, alloc::string)", r"^(core::fmt|alloc::fmt|alloc::string|"
+                                           r"alloc::str|core::str|core::slice|alloc::slice|core::net|"
+                                           r"std::io::Write|core::iter|alloc::vec|alloc::collections|"
+                                           r"core::ops|core::option|core::result)"),
     ("percent-encoding", r"^(<)?percent_encoding"),
     ("base64 / hex", r"^(<)?(base64|hex)::"),
     ("storage-signer: signing", r"storage_signer::signing"),
     ("storage-signer: audit", r"storage_signer::audit"),
-    ("storage-signer: auth", r"storage_signer::(auth|access)"),
+    ("storage-signer: auth", r"storage_signer::(auth|access)|^subtle::"),
     ("storage-signer: request, issuing", r"storage_signer::(request|issuing|domain|app)"),
     ("storage-signer: http", r"storage_signer::http"),
     ("storage-signer: other", r"storage_signer"),
@@ -64,27 +70,31 @@ GROUP_PATTERNS = [(name, re.compile(pattern)) for name, pattern in GROUPS]
 # step). Where several functions match, their inclusive costs are added up (the patterns are
 # chosen so that a match does not call another match).
 STEPS = [
-    ("whole request in the request-log middleware", r"^storage_signer::http::request_log::track::\{\{closure\}\}$"),
-    ("read body + parse JSON (JsonBody)", r"JsonBody.*as axum_core::extract::FromRequest"),
-    ("validate fields (SecretRequest::from_json)", r"^storage_signer::request::secret::SecretRequest::(from_json|batch_from_json)$"),
-    ("authenticate (API key SHA-256 + 20 comparisons)", r"^storage_signer::auth::Authenticator::authenticate$"),
-    ("decide: policy + audit event (decide_secret)", r"^storage_signer::issuing::secret::(decide_secret|decide_batch)$"),
-    ("policy match (Client::authorize)", r"^storage_signer::access::.*authorize$"),
-    ("sign: whole (App::sign_secret)", r"^storage_signer::app::App::sign_secret$"),
-    ("RSA signature (aws-lc RSA_sign)", r"^aws_lc_[0-9_]*RSA_sign$"),
+    # With LTO most of a request is inlined into a few large `poll` functions; these are the
+    # steps that stay functions of their own in the release build.
+    ("read body + parse JSON into a Value (JsonBody)", r"^<core::result::Result<T,<T as axum_core::extract::FromRequest<S>>::Rejection> as axum_core::extract::FromRequest<S>>::from_request::\{\{closure\}\}$"),
+    ("validate fields (SecretRequest::from_fields)", r"^storage_signer::request::secret::SecretRequest::from_fields$"),
+    ("authenticate (API key SHA-256, 20 constant-time comparisons)", r"^storage_signer::app::App::authenticate$"),
+    ("decide: policy and audit event (issuing::secret::decide)", r"^storage_signer::issuing::secret::decide$"),
+    ("policy match (Client::authorize)", r"^storage_signer::access::Client::authorize$"),
+    ("sign, whole (App::sign_secret)", r"^storage_signer::app::App::sign_secret$"),
+    ("RSA private-key operation (aws-lc RSA_sign)", r"^aws_lc_[0-9_]*RSA_sign$"),
+    ("RSA: EVP digest-sign wrapper around RSA_sign (SHA-256 of the message, contexts)", r"^aws_lc_rs::rsa::key::KeyPair::sign$"),
     ("V2 string to sign", r"^storage_signer::signing::v2::string_to_sign$"),
-    ("V2 URL assembly", r"^storage_signer::signing::v2::signed_url$"),
-    ("V4 canonicalisation (v4::prepare, incl. SHA-256)", r"^storage_signer::signing::v4::prepare$"),
-    ("HMAC signature (HmacKey::sign)", r"^storage_signer::signing::hmac::HmacKey::sign$"),
-    ("audit: write the record (App::record)", r"^storage_signer::app::App::record_now$"),
-    ("audit: seal (record JSON + SHA-256)", r"^storage_signer::audit::chain::seal$"),
-    ("response JSON (created / batch_response)", r"^storage_signer::http::secrets::(created|batch_response)$"),
-    ("log line: format the event (fmt layer on_event)", r"tracing_subscriber::fmt::fmt_layer::Layer.*on_event"),
-    ("log line: background writer thread", r"tracing_appender::worker::Worker.*::work$"),
-    ("metrics: request counter and histogram", r"^storage_signer::metrics::Metrics::observe_request$"),
-    ("metrics: decision counter", r"^storage_signer::metrics::Metrics::count_decision$"),
-    ("request id (uuid v4)", r"^storage_signer::http::request_log::RequestId::generate$"),
-    ("allocator, everything (malloc/free/realloc inclusive)", r"^(mi_malloc|mi_free|mi_realloc|mi_zalloc|mi_malloc_aligned|mi_calloc|_mi_malloc_generic|mi_heap_malloc|__rust_alloc|__rust_dealloc|__rust_realloc|__rust_alloc_zeroed)$"),
+    ("V2 URL assembly (base64, encoding)", r"^storage_signer::signing::v2::signed_url$"),
+    ("V4 canonicalisation (v4::prepare, incl. SHA-256 of the canonical request)", r"^storage_signer::signing::v4::prepare$"),
+    ("V4 RSA: prepare + sign + hex + URL (v4::sign_rsa)", r"^storage_signer::signing::v4::sign_rsa$"),
+    ("V4 HMAC: prepare + HMAC + hex + URL (hmac::sign_url)", r"^storage_signer::signing::hmac::sign_url$"),
+    ("hex encoding (hex::encode: signature, hashes)", r"^<alloc::string::String as core::iter::traits::collect::FromIterator<char>>::from_iter$"),
+    ("audit: record written (App::record: seal = JSON + SHA-256 + hex, write)", r"^storage_signer::app::App::record::\{\{closure\}\}$"),
+    ("timestamps: ISO 8601 formatting (timestamp::iso8601, iso8601_micros)", r"^storage_signer::timestamp::iso8601(_micros)?$"),
+    ("response: SecretData built and serialised", r"^storage_signer::http::secrets::(secret_data|_::<impl serde_core::ser::Serialize for storage_signer::http::secrets::(SecretData|SecretResponse|BatchResponse)>::serialize)$"),
+    ("log line: event formatted as JSON (fmt Subscriber::event)", r"^<tracing_subscriber::fmt::Subscriber<N,E,F,W> as tracing_core::subscriber::Subscriber>::event$"),
+    ("log line: background writer thread", r"^tracing_appender::worker::Worker<T>::worker_thread::\{\{closure\}\}$"),
+    ("metrics: decision counter (count_decision)", r"^storage_signer::metrics::Metrics::count_decision$"),
+    ("metrics: signing histogram (observe_signing)", r"^storage_signer::metrics::Metrics::observe_signing$"),
+    ("metrics: histogram observe (all)", r"^prometheus_client::metrics::histogram::Histogram::observe$"),
+    ("format! (alloc::fmt::format, all callers)", r"^alloc::fmt::format::format_inner$"),
 ]
 STEP_PATTERNS = [(name, re.compile(pattern)) for name, pattern in STEPS]
 
@@ -140,10 +150,22 @@ def parse(path):
     return total, dict(self_cost), inclusive
 
 
+def normalised(function):
+    """`<&mut serde_json::X as Y>::z` -> `serde_json::X as Y>::z`; `drop_in_place<T>` -> `T`."""
+    name = function
+    for _ in range(3):
+        if name.startswith("core::ptr::drop_in_place<"):
+            name = name[len("core::ptr::drop_in_place<"):]
+        name = name.lstrip("<").removeprefix("&mut ").removeprefix("&").removeprefix("[")
+        name = re.sub(r"^(T|F|S|W|I|A|N|R|u8|u64|i32|str|\(K,V\); N\]) as ", "", name)
+    return name
+
+
 def group_of(function):
-    for name, pattern in GROUP_PATTERNS:
-        if pattern.search(function):
-            return name
+    name = normalised(function)
+    for group, pattern in GROUP_PATTERNS:
+        if pattern.search(name):
+            return group
     return "other"
 
 

@@ -2,7 +2,10 @@
 no requests (IDLE) and one with REQUESTS. Prints per-request counts by call and by what the
 file descriptor is (TCP socket, the audit file, stdout, the epoll instance, eventfd ...).
 
-    strace_profile.py IDLE.trace RUN.trace REQUESTS [--json]
+    strace_profile.py IDLE.trace RUN.trace REQUESTS THREADS [--json]
+
+THREADS: "tid name" lines of the RUN's service (its /proc/PID/task), so each call is put down
+to a thread: main (the process itself), tokio-runtime-worker, storage-signer-log, ...
 """
 
 import json
@@ -10,8 +13,8 @@ import re
 import sys
 from collections import Counter
 
-CALL = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
-FD = re.compile(r"^\d+\s+[a-z0-9_]+\((\d+)<([^>]*)>")
+CALL = re.compile(r"^(\d+)\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+FD = re.compile(r"^\d+\s+[a-z0-9_]+\((\d+)<(.*?)>[,)]")
 
 
 def target(line):
@@ -20,7 +23,7 @@ def target(line):
         return ""
     what = match.group(2)
     if what.startswith("TCP"):
-        return "tcp socket"
+        return "tcp listener" if "->" not in what else "tcp connection"
     if what.startswith("UDP") or what.startswith("UNIX"):
         return what.split(":")[0].lower() + " socket"
     if "eventpoll" in what:
@@ -31,12 +34,21 @@ def target(line):
         return "pipe (stdout)"
     if what.endswith("audit.log"):
         return "audit file"
-    if what.startswith("/dev/pts") or what.startswith("/dev/null"):
-        return "stdout"
+    if what.endswith(".log") or what.startswith("/dev/pts") or what.startswith("/dev/null"):
+        return "stdout (log lines)"
     return what.rsplit("/", 1)[-1]
 
 
-def count(path):
+def thread_names(path):
+    names = {}
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            tid, _, name = line.strip().partition(" ")
+            names[tid] = name
+    return names
+
+
+def count(path, names=None):
     calls = Counter()
     with open(path, encoding="utf-8", errors="replace") as lines:
         for line in lines:
@@ -45,24 +57,38 @@ def count(path):
             match = CALL.match(line)
             if not match:
                 continue
-            calls[(match.group(1), target(line))] += 1
+            thread = (names or {}).get(match.group(1), "exited thread") if names is not None else ""
+            calls[(match.group(2), target(line), thread)] += 1
     return calls
 
 
 def main():
-    idle, run, requests = count(sys.argv[1]), count(sys.argv[2]), int(sys.argv[3])
-    per = {key: (run[key] - idle.get(key, 0)) / requests for key in run}
+    names = thread_names(sys.argv[4])
+    requests = int(sys.argv[3])
+    # The idle run's threads have other ids: compare by (call, target) and keep the RUN's
+    # split by thread in proportion.
+    idle = Counter()
+    for (call, on, _), value in count(sys.argv[1], {}).items():
+        idle[(call, on)] += value
+    run = count(sys.argv[2], names)
+    run_totals = Counter()
+    for (call, on, _), value in run.items():
+        run_totals[(call, on)] += value
+    per = {}
+    for (call, on, thread), value in run.items():
+        share = value / run_totals[(call, on)]
+        per[(call, on, thread)] = (run_totals[(call, on)] - idle.get((call, on), 0)) * share / requests
     per = {key: value for key, value in per.items() if value >= 0.005}
     total = sum(per.values())
     if "--json" in sys.argv:
         print(json.dumps({"syscalls_per_request": round(total, 3),
-                          "by_call": {f"{c} {t}".strip(): round(v, 3) for (c, t), v in
-                                      sorted(per.items(), key=lambda kv: -kv[1])}}))
+                          "by_call": [[c, t, th, round(v, 3)] for (c, t, th), v in
+                                      sorted(per.items(), key=lambda kv: -kv[1])]}))
         return
     print(f"system calls per request: {total:.2f}")
-    print("\n| call | on | per request |\n|---|---|---:|")
-    for (call, on), value in sorted(per.items(), key=lambda kv: -kv[1]):
-        print(f"| {call} | {on or '-'} | {value:.2f} |")
+    print("\n| call | on | thread | per request |\n|---|---|---|---:|")
+    for (call, on, thread), value in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"| {call} | {on or '-'} | {thread} | {value:.2f} |")
 
 
 if __name__ == "__main__":
