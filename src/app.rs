@@ -41,6 +41,8 @@ pub struct App {
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
+    /// PROTOTYPE `reuse`: URLs signed once per window for identical GET grants.
+    reuse: crate::issuing::ReuseCache,
 }
 
 impl App {
@@ -66,6 +68,7 @@ impl App {
             limits,
             shutting_down: AtomicBool::new(false),
             dev_mode,
+            reuse: crate::issuing::ReuseCache::default(),
         }
     }
 
@@ -132,10 +135,15 @@ impl App {
     ) -> Outcome<IssuedSecret> {
         let issuer = self.issuer();
         outcome.sign(|grant, record| {
+            if crate::proto::on().reuse && grant.request.action == crate::domain::Action::Get {
+                return self.reuse.sign(&issuer, grant, now, record);
+            }
             let started = Instant::now();
             let secret = grant.sign(&issuer, now, record)?;
-            self.metrics
-                .observe_signing(secret.url.kind, started.elapsed());
+            if !crate::proto::on().metrics_off {
+                self.metrics
+                    .observe_signing(secret.url.kind, started.elapsed());
+            }
             Ok(secret)
         })
     }
@@ -174,15 +182,17 @@ impl App {
         if written.is_err() {
             self.metrics.audit_write_failures.inc();
         }
-        self.metrics.count_decision(
-            event.action.unwrap_or("-"),
-            event.client_id.as_deref().unwrap_or("-"),
-            if written.is_ok() {
-                event.decision.as_str()
-            } else {
-                "audit_failed"
-            },
-        );
+        if !crate::proto::on().metrics_off {
+            self.metrics.count_decision(
+                event.action.unwrap_or("-"),
+                event.client_id.as_deref().unwrap_or("-"),
+                if written.is_ok() {
+                    event.decision.as_str()
+                } else {
+                    "audit_failed"
+                },
+            );
+        }
         written
     }
 

@@ -14,6 +14,7 @@ pub mod issuing;
 pub mod key;
 pub mod key_watch;
 pub mod metrics;
+pub mod proto;
 pub mod request;
 pub mod sign_command;
 pub mod signing;
