@@ -45,9 +45,9 @@ def provisional_note(records, run):
 
 def plot_load(records, run, out):
     rows = [r for r in records if r["bench"] == "latency" and r["run"] == run and r["kind"] == "v2"]
-    fixed = sorted((r for r in rows if r["offered_per_second"] != "-" and r["percent_of_max"] > 0),
+    fixed = sorted((r for r in rows if r["offered_per_second"] is not None and r["percent_of_max"] > 0),
                    key=lambda r: float(r["offered_per_second"]))
-    maximum = next((r for r in rows if r["offered_per_second"] == "-"), None)
+    maximum = next((r for r in rows if r["offered_per_second"] is None), None)
     if not fixed:
         return False
     offered = [float(r["offered_per_second"]) for r in fixed]
@@ -90,7 +90,7 @@ def plot_ratios(records, ratio_run, peer_run, out):
     bars = []
     if ratio_run:
         rows = [r for r in records if r["run"] == ratio_run]
-        openssl = {r["round"]: r["signs_per_cpu_second"] for r in rows if r["bench"] == "openssl"}
+        openssl = {r["round"]: r["signs_per_cpu_second"] for r in rows if r["bench"] == "openssl" and r["mode"] == "ratios"}
         per_kind = defaultdict(list)
         for r in rows:
             if r["bench"] == "load" and r["mode"] == "ratios" and r["kind"] != "healthz":
