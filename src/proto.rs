@@ -17,7 +17,10 @@
 //! - `reuse`: URL reuse for GET secrets: identical grants within a 60 s window get the URL
 //!   signed once at the window's start (so the lifetime is never above what was asked and
 //!   `expires_at` is exact); every request is still decided and audited; at most 10,000
-//!   URLs, cleared when the window or the key changes.
+//!   URLs, cleared when the window or the key changes;
+//! - `hex-table`: lower-case hex by a 16-entry table into a buffer sized once, instead of
+//!   `hex::encode`'s `collect` one `char` at a time (signatures, hashes, the audit chain);
+//! - `time-by-hand`: ISO 8601 timestamps written digit by digit instead of with `format!`.
 
 use std::sync::OnceLock;
 
@@ -31,6 +34,8 @@ pub struct Prototypes {
     pub metrics_off: bool,
     pub reqid_counter: bool,
     pub reuse: bool,
+    pub hex_table: bool,
+    pub time_by_hand: bool,
 }
 
 /// The prototypes switched on for this process.
@@ -47,6 +52,22 @@ pub fn on() -> &'static Prototypes {
             metrics_off: has("metrics-off"),
             reqid_counter: has("reqid-counter"),
             reuse: has("reuse"),
+            hex_table: has("hex-table"),
+            time_by_hand: has("time-by-hand"),
         }
     })
+}
+
+/// Lower-case hex of `bytes`: `hex::encode`, or with `hex-table` a table lookup per nibble.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    if !on().hex_table {
+        return hex::encode(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
+    }
+    String::from_utf8(out).unwrap_or_default()
 }

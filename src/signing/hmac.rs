@@ -55,7 +55,7 @@ impl HmacKey {
                 }
             }
         };
-        hex::encode(hmac::sign(&key, message))
+        crate::proto::hex_lower(hmac::sign(&key, message).as_ref())
     }
 
     fn derive(&self, date: &str) -> hmac::Key {

@@ -164,7 +164,7 @@ pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Pre
         algorithm,
         &timestamp,
         &scope,
-        &hex::encode(digest(&SHA256, canonical_request.as_bytes())),
+        &crate::proto::hex_lower(digest(&SHA256, canonical_request.as_bytes()).as_ref()),
     ]
     .join("\n");
     Prepared {
@@ -261,7 +261,7 @@ fn prepare_lean(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Pr
     for part in ["\n", &signed_headers, "\n", payload] {
         canonical_request.push_str(part);
     }
-    let hash = hex::encode(digest(&SHA256, canonical_request.as_bytes()));
+    let hash = crate::proto::hex_lower(digest(&SHA256, canonical_request.as_bytes()).as_ref());
     let mut string_to_sign =
         String::with_capacity(algorithm.len() + timestamp.len() + scope.len() + 67);
     for part in [algorithm, "\n", &timestamp, "\n", &scope, "\n", &hash] {
@@ -279,7 +279,7 @@ fn prepare_lean(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Pr
 pub fn sign_rsa(request: &V4Request<'_>, signer: &impl Signer) -> Result<SignedUrl, SignError> {
     let prepared = prepare(request, RSA_ALGORITHM, signer.google_access_id());
     let signature = signer.sign_rsa_sha256(prepared.string_to_sign.as_bytes())?;
-    Ok(prepared.signed_url(&hex::encode(signature)))
+    Ok(prepared.signed_url(&crate::proto::hex_lower(&signature)))
 }
 
 /// The URL base (scheme and authority), the canonical `host`, and the path to the resource.
