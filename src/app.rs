@@ -41,8 +41,6 @@ pub struct App {
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
-    /// PROTOTYPE `reuse`: URLs signed once per window for identical GET grants.
-    reuse: crate::issuing::ReuseCache,
 }
 
 impl App {
@@ -68,7 +66,6 @@ impl App {
             limits,
             shutting_down: AtomicBool::new(false),
             dev_mode,
-            reuse: crate::issuing::ReuseCache::default(),
         }
     }
 
@@ -135,15 +132,10 @@ impl App {
     ) -> Outcome<IssuedSecret> {
         let issuer = self.issuer();
         outcome.sign(|grant, record| {
-            if crate::proto::on().reuse && grant.request.action == crate::domain::Action::Get {
-                return self.reuse.sign(&issuer, grant, now, record);
-            }
             let started = Instant::now();
             let secret = grant.sign(&issuer, now, record)?;
-            if !crate::proto::on().metrics_off {
-                self.metrics
-                    .observe_signing(secret.url.kind, started.elapsed());
-            }
+            self.metrics
+                .observe_signing(secret.url.kind, started.elapsed());
             Ok(secret)
         })
     }
@@ -182,17 +174,15 @@ impl App {
         if written.is_err() {
             self.metrics.audit_write_failures.inc();
         }
-        if !crate::proto::on().metrics_off {
-            self.metrics.count_decision(
-                event.action.unwrap_or("-"),
-                event.client_id.as_deref().unwrap_or("-"),
-                if written.is_ok() {
-                    event.decision.as_str()
-                } else {
-                    "audit_failed"
-                },
-            );
-        }
+        self.metrics.count_decision(
+            event.action.unwrap_or("-"),
+            event.client_id.as_deref().unwrap_or("-"),
+            if written.is_ok() {
+                event.decision.as_str()
+            } else {
+                "audit_failed"
+            },
+        );
         written
     }
 

@@ -14,7 +14,6 @@ pub mod issuing;
 pub mod key;
 pub mod key_watch;
 pub mod metrics;
-pub mod proto;
 pub mod request;
 pub mod sign_command;
 pub mod signing;

@@ -86,7 +86,7 @@ pub fn seal(event: &AuditEvent, time: &str, head: &ChainHead) -> (String, ChainH
 }
 
 fn sha256_hex(text: &str) -> String {
-    crate::proto::hex_lower(digest(&SHA256, text.as_bytes()).as_ref())
+    hex::encode(digest(&SHA256, text.as_bytes()))
 }
 
 fn record_hash(record_without_hash: &Map<String, Value>) -> String {

@@ -45,8 +45,6 @@ struct SinkState {
     /// Length of the file up to the last complete record.
     good_len: u64,
     failure: Option<Failure>,
-    /// PROTOTYPE `audit-batched`: lines not yet written (not durable).
-    pending: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -106,7 +104,6 @@ impl AuditSink {
                 head,
                 good_len,
                 failure: None,
-                pending: Vec::new(),
             }),
             healthy: AtomicBool::new(true),
             fsync,
@@ -216,16 +213,6 @@ impl SinkState {
             Target::Stdout => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(line.as_bytes()).and_then(|()| out.flush())
-            }
-            Target::File(file) if crate::proto::on().audit_batched => {
-                self.pending.extend_from_slice(line.as_bytes());
-                if self.pending.len() >= 16 * 1024 {
-                    let result = file.write_all(&self.pending);
-                    self.pending.clear();
-                    result
-                } else {
-                    Ok(())
-                }
             }
             Target::File(file) => {
                 let result = file

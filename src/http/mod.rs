@@ -9,7 +9,6 @@ mod json_body;
 mod metrics;
 mod request_log;
 mod secrets;
-mod signing_pool;
 mod upload_policies;
 
 use std::any::Any;

@@ -40,16 +40,6 @@ impl RequestId {
     }
 
     pub(super) fn generate() -> Self {
-        if crate::proto::on().reqid_counter {
-            // PROTOTYPE `reqid-counter`: a random base once, then a counter.
-            use std::sync::OnceLock;
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static BASE: OnceLock<u128> = OnceLock::new();
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            return Self(uuid::Uuid::from_u128(base.wrapping_add(u128::from(n))).to_string());
-        }
         Self(uuid::Uuid::new_v4().to_string())
     }
 
@@ -119,11 +109,9 @@ pub async fn track(State(state): State<Arc<App>>, mut request: Request, next: Ne
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    if !crate::proto::on().metrics_off {
-        state
-            .metrics
-            .observe_request(&route, method.as_str(), status, elapsed);
-    }
+    state
+        .metrics
+        .observe_request(&route, method.as_str(), status, elapsed);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     // Fields that are `None` are left out of the line.
     let decided = response.extensions().get::<DecisionLogFields>();

@@ -67,20 +67,7 @@ pub async fn create(
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
     let outcome = issuing::decide_secret(&app.rules, &origin(&request_id, remote), caller, secret);
-    let outcome = if crate::proto::on().sign_pool && outcome.result.is_ok() {
-        // PROTOTYPE `sign-pool`: the signature on a signing thread, off the I/O threads.
-        let worker = app.clone();
-        let signed = super::signing_pool::run(move || {
-            worker.sign_secret(outcome, OffsetDateTime::now_utc())
-        })
-        .await;
-        let Some(signed) = signed else {
-            return ApiError::Internal(anyhow::anyhow!("the signing pool failed")).into_response();
-        };
-        signed
-    } else {
-        app.sign_secret(outcome, OffsetDateTime::now_utc())
-    };
+    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
     after_audit(&app, outcome, |issued| created(&request_id, issued)).await
 }
 
@@ -279,16 +266,6 @@ fn created(request_id: &RequestId, issued: IssuedSecret) -> Response {
         },
         data: secret_data(issued),
     };
-    if crate::proto::on().json_presized {
-        // PROTOTYPE `json-presized`: one buffer big enough for a typical answer.
-        let mut bytes = Vec::with_capacity(1024);
-        if serde_json::to_writer(&mut bytes, &body).is_ok() {
-            return no_store(
-                StatusCode::CREATED,
-                ([(header::CONTENT_TYPE, "application/json")], bytes),
-            );
-        }
-    }
     no_store(StatusCode::CREATED, Json(body))
 }
 

@@ -97,7 +97,7 @@ pub struct UrlGrant<'a> {
 }
 
 /// A signed URL and what its user must send with it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct IssuedUrl {
     pub url: SignedUrl,
     pub version: SigningVersion,

@@ -5,14 +5,12 @@
 
 mod form;
 mod issuer;
-mod reuse;
 mod secret;
 
 use std::sync::Arc;
 
 pub use form::{FormGrant, IssuedForm, decide_form};
 pub use issuer::{BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlGrant};
-pub use reuse::ReuseCache;
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 
 use crate::access::Client;

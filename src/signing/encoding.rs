@@ -44,11 +44,6 @@ pub fn encode_query_component(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).collect()
 }
 
-/// [`encode_query_component`], appended to `out` (no intermediate string).
-pub fn push_query_component(out: &mut String, value: &str) {
-    out.extend(utf8_percent_encode(value, UNRESERVED));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ impl HmacKey {
                 }
             }
         };
-        crate::proto::hex_lower(hmac::sign(&key, message).as_ref())
+        hex::encode(hmac::sign(&key, message))
     }
 
     fn derive(&self, date: &str) -> hmac::Key {

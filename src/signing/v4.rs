@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use aws_lc_rs::digest::{SHA256, digest};
 use time::OffsetDateTime;
 
-use super::encoding::{encode_object_name, encode_query_component, push_query_component};
+use super::encoding::{encode_object_name, encode_query_component};
 use super::headers::canonical_headers;
 use super::{SignError, SignedUrl, Signer};
 
@@ -94,9 +94,6 @@ fn scope_of(timestamp: &str) -> String {
 /// Canonicalises `request` for `algorithm`, signed by `access_id` (the service account's
 /// e-mail, or the HMAC key's access id).
 pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Prepared {
-    if crate::proto::on().v4_lean {
-        return prepare_lean(request, algorithm, access_id);
-    }
     let timestamp = request_timestamp(request.timestamp);
     let scope = scope_of(&timestamp);
     let (base, host, resource) = locate(request);
@@ -164,7 +161,7 @@ pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Pre
         algorithm,
         &timestamp,
         &scope,
-        &crate::proto::hex_lower(digest(&SHA256, canonical_request.as_bytes()).as_ref()),
+        &hex::encode(digest(&SHA256, canonical_request.as_bytes())),
     ]
     .join("\n");
     Prepared {
@@ -174,112 +171,12 @@ pub fn prepare(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Pre
     }
 }
 
-/// PROTOTYPE (`v4-lean`): [`prepare`] building each string once, into buffers sized up front:
-/// no `format!` per query pair, no `Vec<String>` joined and dropped, the canonical query
-/// written straight into the URL. The same output (tested below).
-fn prepare_lean(request: &V4Request<'_>, algorithm: &str, access_id: &str) -> Prepared {
-    let timestamp = request_timestamp(request.timestamp);
-    let scope = scope_of(&timestamp);
-    let (base, host, resource) = locate(request);
-
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(request.headers.len() + 1);
-    headers.extend_from_slice(request.headers);
-    if !headers
-        .iter()
-        .any(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
-    {
-        headers.push(("host", &host));
-    }
-    let headers = canonical_headers(&headers);
-    let mut signed_headers = String::with_capacity(64);
-    for (name, _) in &headers {
-        if !signed_headers.is_empty() {
-            signed_headers.push(';');
-        }
-        signed_headers.push_str(name);
-    }
-
-    // CANONICAL_QUERY_STRING: every `name=value`, each part encoded, sorted as whole strings.
-    let mut credential = String::with_capacity(access_id.len() + 1 + scope.len());
-    credential.push_str(access_id);
-    credential.push('/');
-    credential.push_str(&scope);
-    let expires = request.expires_in.to_string();
-    let mut query: Vec<(&str, &str)> = Vec::with_capacity(request.query.len() + 5);
-    query.extend_from_slice(request.query);
-    query.extend([
-        ("X-Goog-Algorithm", algorithm),
-        ("X-Goog-Credential", credential.as_str()),
-        ("X-Goog-Date", timestamp.as_str()),
-        ("X-Goog-Expires", expires.as_str()),
-        ("X-Goog-SignedHeaders", signed_headers.as_str()),
-    ]);
-    let mut encoded = String::with_capacity(320);
-    let mut pairs: Vec<std::ops::Range<usize>> = Vec::with_capacity(query.len());
-    for (name, value) in &query {
-        let start = encoded.len();
-        push_query_component(&mut encoded, name);
-        encoded.push('=');
-        push_query_component(&mut encoded, value);
-        pairs.push(start..encoded.len());
-    }
-    pairs.sort_by(|a, b| encoded[a.clone()].cmp(&encoded[b.clone()]));
-    let mut url = String::with_capacity(base.len() + resource.len() + encoded.len() + 100);
-    url.push_str(&base);
-    url.push_str(&resource);
-    url.push('?');
-    let query_start = url.len();
-    for (i, pair) in pairs.iter().enumerate() {
-        if i > 0 {
-            url.push('&');
-        }
-        url.push_str(&encoded[pair.clone()]);
-    }
-
-    // PAYLOAD: the signed body hash if the request carries one, else unsigned.
-    let payload = headers
-        .iter()
-        .find(|(name, _)| name == "x-goog-content-sha256")
-        .map_or("UNSIGNED-PAYLOAD", |(_, value)| value.as_str());
-    let mut canonical_request = String::with_capacity(url.len() + 256);
-    for part in [
-        request.method,
-        "\n",
-        &resource,
-        "\n",
-        &url[query_start..],
-        "\n",
-    ] {
-        canonical_request.push_str(part);
-    }
-    // CANONICAL_HEADERS: `name:value\n` each.
-    for (name, value) in &headers {
-        for part in [name.as_str(), ":", value.as_str(), "\n"] {
-            canonical_request.push_str(part);
-        }
-    }
-    for part in ["\n", &signed_headers, "\n", payload] {
-        canonical_request.push_str(part);
-    }
-    let hash = crate::proto::hex_lower(digest(&SHA256, canonical_request.as_bytes()).as_ref());
-    let mut string_to_sign =
-        String::with_capacity(algorithm.len() + timestamp.len() + scope.len() + 67);
-    for part in [algorithm, "\n", &timestamp, "\n", &scope, "\n", &hash] {
-        string_to_sign.push_str(part);
-    }
-    Prepared {
-        canonical_request,
-        string_to_sign,
-        url_without_signature: url,
-    }
-}
-
 /// Signs with the service account's RSA key (GOOG4-RSA-SHA256). For HMAC keys see
 /// [`super::hmac::sign_url`].
 pub fn sign_rsa(request: &V4Request<'_>, signer: &impl Signer) -> Result<SignedUrl, SignError> {
     let prepared = prepare(request, RSA_ALGORITHM, signer.google_access_id());
     let signature = signer.sign_rsa_sha256(prepared.string_to_sign.as_bytes())?;
-    Ok(prepared.signed_url(&crate::proto::hex_lower(&signature)))
+    Ok(prepared.signed_url(&hex::encode(signature)))
 }
 
 /// The URL base (scheme and authority), the canonical `host`, and the path to the resource.
@@ -352,58 +249,6 @@ mod tests {
         assert_eq!(host_of("Storage.GoogleAPIs.com"), "storage.googleapis.com");
         assert_eq!(host_of("[::1]:4000"), "[::1]");
         assert_eq!(host_of("bucket.example"), "bucket.example");
-    }
-
-    #[test]
-    fn the_lean_prototype_canonicalises_exactly_as_prepare() {
-        let at = time::macros::datetime!(2019-02-01 09:00:00 UTC);
-        let headers = [
-            ("Content-Type", "application/pdf"),
-            ("x-goog-meta-a", " two  words "),
-        ];
-        let query = [(
-            "response-content-disposition",
-            "attachment; filename=\"a b.pdf\"",
-        )];
-        for (style, query) in [
-            (
-                UrlStyle::Path {
-                    endpoint: "https://storage.googleapis.com",
-                },
-                &query[..],
-            ),
-            (
-                UrlStyle::VirtualHosted {
-                    endpoint: "http://localhost:8080",
-                },
-                &[][..],
-            ),
-            (
-                UrlStyle::BucketBound {
-                    scheme: "https",
-                    hostname: "cdn.example",
-                },
-                &query[..],
-            ),
-        ] {
-            let request = V4Request {
-                method: "PUT",
-                bucket: "bucket",
-                object: Some("dir/scan 1+é.pdf"),
-                style,
-                headers: &headers,
-                query,
-                timestamp: at,
-                expires_in: 900,
-            };
-            let (plain, lean) = (
-                prepare(&request, RSA_ALGORITHM, "sa@p.iam.gserviceaccount.com"),
-                prepare_lean(&request, RSA_ALGORITHM, "sa@p.iam.gserviceaccount.com"),
-            );
-            assert_eq!(plain.canonical_request, lean.canonical_request);
-            assert_eq!(plain.string_to_sign, lean.string_to_sign);
-            assert_eq!(plain.url_without_signature, lean.url_without_signature);
-        }
     }
 
     #[test]
