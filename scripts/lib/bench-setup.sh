@@ -4,12 +4,14 @@
 #   SERVICE_ENV   environment for `storage-signer serve`: policy on, audit trail to DIR/audit.log
 #   BENCH_API_KEY the caller's API key
 #   BENCH_BODY    the request body (a V2 upload URL the caller's policy allows)
-#   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH
-#                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10
+#   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH, BENCH_BODY_GET
+#                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10;
+#                 a V2 download URL of one object (sent again and again: the hot-read case that
+#                 URL reuse serves)
 bench_setup() {
   local dir=$1 hash i
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
-  python3 -c 'import json, sys; print(json.dumps({"type": "service_account", "client_email": "bench@example.invalid", "private_key": open(sys.argv[1]).read()}))' \
+  python3 -c 'import json, sys; print(json.dumps({"type": "service_account", "client_email": "bench@example.invalid", "private_key": open(sys.argv[1]).read(), "token_uri": "https://oauth2.googleapis.com/token"}))' \
     "$dir/key.pem" >"$dir/key.json"
   : >"$dir/clients.toml"
   for i in $(seq 19); do
@@ -36,6 +38,7 @@ TOML
   BENCH_BODY="{\"secret\":{$secret,\"bucket\":\"bench-bucket\"}}"
   BENCH_BODY_V4="{\"secret\":{$secret,\"bucket\":\"bench-bucket\",\"version\":\"v4\"}}"
   BENCH_BODY_HMAC="{\"secret\":{$secret,\"bucket\":\"bench-hmac\",\"version\":\"v4\"}}"
+  BENCH_BODY_GET='{"secret":{"action":"GET","bucket":"bench-bucket","resource_id":"declarations/2026/uploads/1","resource_name":"preview.jpg"}}'
   BENCH_BODY_BATCH="{\"secrets\":[$(for i in $(seq 10); do printf '%s{%s,"bucket":"bench-bucket"}' "$([ "$i" -gt 1 ] && echo ,)" "$secret"; done)]}"
   SERVICE_ENV=(
     "SERVICE_ACCOUNT_KEY_PATH=$dir/key.json"
@@ -47,5 +50,5 @@ TOML
     "AUDIT_LOG_PATH=$dir/audit.log"
     "LOG_LEVEL=info"
   )
-  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH
+  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH BENCH_BODY_GET
 }
