@@ -2,7 +2,7 @@
 //! the clients file is reloaded.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use crate::auth::{AuthError, Authenticator, Now};
 use crate::config::CorsSettings;
 use crate::error::ApiError;
 use crate::issuing::{
-    Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules, SecretGrant,
+    Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, ReuseCache, Reused, RsaSigner,
+    Rules, SecretGrant,
 };
 use crate::key::ServiceAccountKey;
 use crate::limiter::{Limited, Limiter, Rate, RateKey};
@@ -43,6 +44,10 @@ pub struct RequestLimits {
 pub struct App {
     /// Replaced whole when the key rotates; a request keeps the one it started with.
     issuer: RwLock<Arc<Issuer>>,
+    /// Counts key rotations, so that URLs kept for reuse are never those of an older key.
+    key_generation: AtomicU64,
+    /// Read URLs shared by identical grants of one window (rules with `reuse_window`).
+    reuse: ReuseCache,
     /// Replaced whole when the clients file is reloaded.
     authenticator: RwLock<Arc<Authenticator>>,
     pub rules: Rules,
@@ -75,6 +80,8 @@ impl App {
         ));
         Self {
             issuer: RwLock::new(Arc::new(issuer)),
+            key_generation: AtomicU64::new(0),
+            reuse: ReuseCache::default(),
             authenticator: RwLock::new(Arc::new(authenticator)),
             rules,
             audit,
@@ -92,12 +99,25 @@ impl App {
         Arc::clone(&self.issuer.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The issuer in force and the generation of its key (which a rotation changes), read
+    /// together.
+    fn issuer_and_generation(&self) -> (Arc<Issuer>, u64) {
+        let issuer = self.issuer.read().unwrap_or_else(PoisonError::into_inner);
+        (
+            Arc::clone(&issuer),
+            self.key_generation.load(Ordering::Acquire),
+        )
+    }
+
     /// A rotated key takes over for new requests.
     pub fn use_key(&self, key: ServiceAccountKey) {
         let key_id = key.private_key_id().unwrap_or("none").to_owned();
         let client_email = key.client_email().to_owned();
         let mut issuer = self.issuer.write().unwrap_or_else(PoisonError::into_inner);
         *issuer = Arc::new(issuer.with_signer(RsaSigner::Key(Arc::new(key))));
+        // URLs kept for reuse were signed by the old key: the next identical grant is signed
+        // anew.
+        self.key_generation.fetch_add(1, Ordering::AcqRel);
         drop(issuer);
         self.metrics.key_loaded(&key_id, &client_email);
         tracing::info!(
@@ -174,12 +194,18 @@ impl App {
         outcome: Outcome<SecretGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedSecret> {
-        let issuer = self.issuer();
+        let (issuer, key_generation) = self.issuer_and_generation();
         outcome.sign(|grant, record| {
             let started = Instant::now();
-            let secret = grant.sign(&issuer, now, record)?;
-            self.metrics
-                .observe_signing(secret.url.kind, started.elapsed());
+            let secret = grant.sign(&issuer, now, record, (&self.reuse, key_generation))?;
+            match secret.reused {
+                Reused::Signed => self
+                    .metrics
+                    .observe_signing(secret.url.kind, started.elapsed()),
+                Reused::Reused => {
+                    self.metrics.reused_urls.inc();
+                }
+            }
             Ok(secret)
         })
     }

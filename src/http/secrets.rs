@@ -275,7 +275,7 @@ pub struct BatchResponse<'a> {
     data: Vec<BatchItem>,
 }
 
-fn secret_data(IssuedSecret { request, url }: IssuedSecret) -> SecretData {
+fn secret_data(IssuedSecret { request, url, .. }: IssuedSecret) -> SecretData {
     SecretData {
         action: request.action.as_str(),
         bucket: request.bucket.to_string(),

@@ -5,12 +5,14 @@
 
 mod form;
 mod issuer;
+mod reuse;
 mod secret;
 
 pub use form::{FormGrant, IssuedForm, decide_form};
 pub use issuer::{
     BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlExtras, UrlGrant,
 };
+pub use reuse::{ReuseCache, Reused};
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 
 use crate::audit::{AuditEvent, Decision};

@@ -1,12 +1,13 @@
 //! Signed URLs: one secret (`POST /media_content_storage_secrets`), or a batch of them.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
 use super::{
-    Caller, IssuedUrl, Issuer, Origin, Outcome, Rules, Unreadable, UrlExtras, UrlGrant, identify,
-    lifetime_error, name_caller,
+    Caller, IssuedUrl, Issuer, Origin, Outcome, ReuseCache, Reused, Rules, Unreadable, UrlExtras,
+    UrlGrant, identify, lifetime_error, name_caller,
 };
 use crate::access::{Access, ContentTypeAccess, UrlOptions, disposition_type};
 use crate::audit::{AuditEvent, Decision};
@@ -24,6 +25,10 @@ use crate::timestamp;
 pub struct SecretGrant {
     pub request: SecretRequest,
     pub lifetime: u32,
+    /// A read the rule lets share its URL with identical grants of the same window (seconds).
+    pub reuse_window: Option<u32>,
+    /// Who the grant is for (the reuse cache keeps each client's URLs apart).
+    pub client: String,
     pub if_generation_match: Option<u64>,
     pub content_length_range: Option<ContentLengthRange>,
 }
@@ -33,6 +38,8 @@ pub struct SecretGrant {
 pub struct IssuedSecret {
     pub request: SecretRequest,
     pub url: IssuedUrl,
+    /// Whether the URL was signed for an earlier identical grant (see `reuse`).
+    pub reused: Reused,
 }
 
 /// Decides one secret: the caller must be known, the secret valid, its lifetime within the
@@ -139,6 +146,10 @@ fn decide(
                 if_generation_match: grant.if_generation_match,
                 content_length_range: grant.content_length_range,
                 lifetime,
+                reuse_window: client.allow[grant.rule]
+                    .reuse_window
+                    .filter(|_| matches!(secret.action, Action::Get | Action::Head)),
+                client: client.id.clone(),
                 request: secret,
             },
         ),
@@ -197,17 +208,38 @@ impl SecretGrant {
     }
 
     /// Signs the URL at `now`; the record gets its expiry.
+    ///
+    /// A grant with a `reuse_window` takes the URL of an identical grant signed earlier in the
+    /// same window, from `reuse` (`key_generation` names the key that signs), or signs it as of
+    /// the window's start and keeps it there; the record says so.
     pub fn sign(
         self,
         issuer: &Issuer,
         now: OffsetDateTime,
         record: &mut AuditEvent,
+        (reuse, key_generation): (&ReuseCache, u64),
     ) -> Result<IssuedSecret, ApiError> {
-        let url = issuer.issue_url(&self.url_grant(), now)?;
+        let grant = self.url_grant();
+        let (url, reused) = match self.reuse_window {
+            Some(window) => {
+                reuse.issue(&self.client, key_generation, &grant, window, now, |at| {
+                    issuer.issue_url(&grant, at)
+                })?
+            }
+            None => (issuer.issue_url(&grant, now)?, Reused::Signed),
+        };
+        if reused == Reused::Reused {
+            let _ = write!(
+                record.reason,
+                "; the URL signed at {} for an identical grant, reused",
+                timestamp::iso8601(url.inserted_at)
+            );
+        }
         record.expires_at = Some(timestamp::iso8601(url.expires_at));
         Ok(IssuedSecret {
             request: self.request,
             url,
+            reused,
         })
     }
 }

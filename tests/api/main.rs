@@ -25,6 +25,7 @@ mod openapi;
 mod overload;
 mod pg;
 mod policy;
+mod reuse;
 mod secrets;
 mod shutdown;
 mod sign_cli;
