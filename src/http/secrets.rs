@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -303,7 +302,7 @@ fn created(request_id: &RequestId, issued: IssuedSecret) -> Response {
         },
         data: secret_data(issued),
     };
-    no_store(StatusCode::CREATED, Json(body))
+    no_store(StatusCode::CREATED, &body)
 }
 
 fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
@@ -315,5 +314,5 @@ fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
         },
         data: items,
     };
-    no_store(StatusCode::OK, Json(body))
+    no_store(StatusCode::OK, &body)
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
@@ -118,5 +117,5 @@ fn created(request_id: &RequestId, IssuedForm { request, policy }: IssuedForm) -
             inserted_at: timestamp::iso8601(policy.inserted_at),
         },
     };
-    no_store(StatusCode::CREATED, Json(body))
+    no_store(StatusCode::CREATED, &body)
 }
