@@ -288,7 +288,10 @@ mod tests {
         let ours: Vec<Value> = ours.into_iter().map(without_timestamp).collect();
         let reference: Vec<Value> = reference.into_iter().map(without_timestamp).collect();
         assert_eq!(ours, reference);
-        assert_eq!(ours[0]["path"], "a\"b\\c\nd\re\tf\u{0}g\u{1f}h\u{7f}é😀</script>\u{2028}");
+        assert_eq!(
+            ours[0]["path"],
+            "a\"b\\c\nd\re\tf\u{0}g\u{1f}h\u{7f}é😀</script>\u{2028}"
+        );
         assert_eq!(ours[0]["message"], "request line");
         assert_eq!(ours[0]["level"], "INFO");
         assert_eq!(ours[0]["nan"], Value::Null);
@@ -314,7 +317,11 @@ mod tests {
             "\"debugged\":",
         ]
         .iter()
-        .map(|key| first.find(key).unwrap_or_else(|| panic!("{key} in {first}")))
+        .map(|key| {
+            first
+                .find(key)
+                .unwrap_or_else(|| panic!("{key} in {first}"))
+        })
         .collect();
         assert!(order.is_sorted(), "{first}");
         assert!(first.contains(",\"whole_ms\":5.0,"), "{first}");

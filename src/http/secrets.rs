@@ -73,7 +73,7 @@ pub async fn create(
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
     let outcome = issuing::decide_secret(&app.rules, &origin(&ids, remote), caller, secret);
-    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
+    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc()).await;
     after_audit(&app, remote.ip(), outcome, |issued| {
         created(&request_id, issued)
     })
@@ -143,19 +143,7 @@ pub async fn batch(
             .await;
         }
     };
-    // Up to 100 RSA signatures: off the async executor.
-    let worker = app.clone();
-    let now = OffsetDateTime::now_utc();
-    let signed = tokio::task::spawn_blocking(move || {
-        outcomes
-            .into_iter()
-            .map(|outcome| worker.sign_secret(outcome, now))
-            .collect::<Vec<_>>()
-    })
-    .await;
-    let Ok(signed) = signed else {
-        return ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response();
-    };
+    let signed = app.sign_secrets(outcomes, OffsetDateTime::now_utc()).await;
     // One write for the whole batch: every item's record is durable, or none is issued.
     let results = recorded_batch(&app, remote.ip(), signed).await;
     let mut notes = ErrorNotes::default();

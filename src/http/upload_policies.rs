@@ -67,7 +67,7 @@ pub async fn create(
         FormRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
     let outcome = issuing::decide_form(&app.rules, &origin(&ids, remote), caller, form);
-    let outcome = app.sign_form(outcome, OffsetDateTime::now_utc());
+    let outcome = app.sign_form(outcome, OffsetDateTime::now_utc()).await;
     after_audit(&app, remote.ip(), outcome, |issued| {
         created(&request_id, issued)
     })

@@ -101,13 +101,13 @@ fn decide(
 }
 
 impl FormGrant {
-    /// Signs the policy at `now`; the record gets its expiry.
-    pub fn sign(
-        self,
-        issuer: &Issuer,
-        now: OffsetDateTime,
-        record: &mut AuditEvent,
-    ) -> Result<IssuedForm, ApiError> {
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC).
+    pub fn needs_local_key(&self, issuer: &Issuer) -> bool {
+        issuer.signs_policy_with_local_key(self.request.bucket.as_str())
+    }
+
+    /// Signs the policy at `now` (`IssuedForm::note` then puts its expiry in the record).
+    pub fn sign(self, issuer: &Issuer, now: OffsetDateTime) -> Result<IssuedForm, ApiError> {
         let form = &self.request;
         let mut fields: Vec<(&str, &str)> = form
             .metadata
@@ -135,10 +135,16 @@ impl FormGrant {
             lifetime: self.lifetime,
         };
         let policy = issuer.issue_policy(&grant, now)?;
-        record.expires_at = Some(timestamp::iso8601(policy.expires_at));
         Ok(IssuedForm {
             request: self.request,
             policy,
         })
+    }
+}
+
+impl IssuedForm {
+    /// The record gets the policy's expiry.
+    pub fn note(&self, record: &mut AuditEvent) {
+        record.expires_at = Some(timestamp::iso8601(self.policy.expires_at));
     }
 }

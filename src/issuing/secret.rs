@@ -209,14 +209,21 @@ impl SecretGrant {
 
     /// Signs the URL at `now`; the record gets its expiry.
     ///
-    /// A grant with a `reuse_window` takes the URL of an identical grant signed earlier in the
-    /// same window, from `reuse` (`key_generation` names the key that signs), or signs it as of
-    /// the window's start and keeps it there; the record says so.
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC). A
+    /// grant with a `reuse_window` does not count: most of its URLs come from the cache.
+    pub fn needs_local_key(&self, issuer: &Issuer) -> bool {
+        self.reuse_window.is_none()
+            && issuer.signs_url_with_local_key(self.request.bucket.as_str(), self.request.version)
+    }
+
+    /// Signs the URL at `now` (`IssuedSecret::note` then completes the record). A grant with a
+    /// `reuse_window` takes the URL of an identical grant signed earlier in the same window,
+    /// from `reuse` (`key_generation` names the key that signs), or signs it as of the
+    /// window's start and keeps it there.
     pub fn sign(
         self,
         issuer: &Issuer,
         now: OffsetDateTime,
-        record: &mut AuditEvent,
         (reuse, key_generation): (&ReuseCache, u64),
     ) -> Result<IssuedSecret, ApiError> {
         let grant = self.url_grant();
@@ -228,19 +235,25 @@ impl SecretGrant {
             }
             None => (issuer.issue_url(&grant, now)?, Reused::Signed),
         };
-        if reused == Reused::Reused {
-            let _ = write!(
-                record.reason,
-                "; the URL signed at {} for an identical grant, reused",
-                timestamp::iso8601(url.inserted_at)
-            );
-        }
-        record.expires_at = Some(timestamp::iso8601(url.expires_at));
         Ok(IssuedSecret {
             request: self.request,
             url,
             reused,
         })
+    }
+}
+
+impl IssuedSecret {
+    /// The record gets the URL's expiry, and says when the URL was reused.
+    pub fn note(&self, record: &mut AuditEvent) {
+        if self.reused == Reused::Reused {
+            let _ = write!(
+                record.reason,
+                "; the URL signed at {} for an identical grant, reused",
+                timestamp::iso8601(self.url.inserted_at)
+            );
+        }
+        record.expires_at = Some(timestamp::iso8601(self.url.expires_at));
     }
 }
 
