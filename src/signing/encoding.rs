@@ -41,7 +41,14 @@ pub fn encode_form_value(value: &str) -> String {
 /// Encodes a V4 query parameter name or value like Google's `_quote_param`:
 /// `urllib.parse.quote(value, safe="~")`, so space is `%20` and `/` is `%2F`.
 pub fn encode_query_component(value: &str) -> String {
-    utf8_percent_encode(value, UNRESERVED).collect()
+    let mut out = String::with_capacity(value.len());
+    push_query_component(&mut out, value);
+    out
+}
+
+/// [`encode_query_component`] onto `out`.
+pub fn push_query_component(out: &mut String, value: &str) {
+    out.extend(utf8_percent_encode(value, UNRESERVED));
 }
 
 /// Lower-case hex (signatures and SHA-256 digests): `hex`'s table lookup into a buffer sized
