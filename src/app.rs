@@ -10,11 +10,13 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEvent, AuditSink, AuditUnavailable};
 use crate::auth::Authenticator;
 use crate::issuing::{
-    Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules, SecretGrant,
+    Backends, Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules,
+    SecretGrant,
 };
 use crate::key::ServiceAccountKey;
 use crate::metrics::Metrics;
 use crate::signing::Signer as _;
+use crate::validator::Validator;
 
 /// Shared by every handler.
 pub type AppState = Arc<App>;
@@ -30,8 +32,9 @@ pub struct RequestLimits {
 
 #[derive(Debug)]
 pub struct App {
-    /// Replaced whole when the key rotates; a request keeps the one it started with.
-    issuer: RwLock<Arc<Issuer>>,
+    /// Every store's signer, replaced whole when the GCS key rotates; a request keeps the
+    /// one it started with.
+    backends: RwLock<Arc<Backends>>,
     /// Replaced whole when the clients file is reloaded.
     authenticator: RwLock<Arc<Authenticator>>,
     pub rules: Rules,
@@ -41,24 +44,29 @@ pub struct App {
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
+    /// `/validate_signed_entity`'s clients, when `DIGITAL_SIGNATURE_ENDPOINT` is set.
+    pub validator: Option<Validator>,
 }
 
 impl App {
     pub fn new(
-        issuer: Issuer,
+        backends: Backends,
         authenticator: Authenticator,
         rules: Rules,
         audit: AuditSink,
         limits: RequestLimits,
         dev_mode: bool,
     ) -> Self {
-        let signer = &issuer.signer;
-        let metrics = Metrics::new(
-            signer.key_id().unwrap_or(signer.kind()),
-            signer.google_access_id(),
-        );
+        let metrics = match backends.gcs().map(|issuer| &issuer.signer) {
+            Some(signer) => Metrics::new(
+                signer.key_id().unwrap_or(signer.kind()),
+                signer.google_access_id(),
+            ),
+            // No GCS bucket, no service-account key.
+            None => Metrics::new("none", "none"),
+        };
         Self {
-            issuer: RwLock::new(Arc::new(issuer)),
+            backends: RwLock::new(Arc::new(backends)),
             authenticator: RwLock::new(Arc::new(authenticator)),
             rules,
             audit,
@@ -66,21 +74,30 @@ impl App {
             limits,
             shutting_down: AtomicBool::new(false),
             dev_mode,
+            validator: None,
         }
     }
 
-    /// The keys and signing choices in force now.
-    pub fn issuer(&self) -> Arc<Issuer> {
-        Arc::clone(&self.issuer.read().unwrap_or_else(PoisonError::into_inner))
+    /// Every store's keys and signing choices in force now.
+    pub fn backends(&self) -> Arc<Backends> {
+        Arc::clone(&self.backends.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The GCS keys and signing choices in force now (none when no bucket is GCS's).
+    pub fn issuer(&self) -> Option<Arc<Issuer>> {
+        self.backends().gcs().cloned()
     }
 
     /// A rotated key takes over for new requests.
     pub fn use_key(&self, key: ServiceAccountKey) {
         let key_id = key.private_key_id().unwrap_or("none").to_owned();
         let client_email = key.client_email().to_owned();
-        let mut issuer = self.issuer.write().unwrap_or_else(PoisonError::into_inner);
-        *issuer = Arc::new(issuer.with_signer(RsaSigner::Key(Arc::new(key))));
-        drop(issuer);
+        let mut backends = self
+            .backends
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *backends = Arc::new(backends.with_gcs_signer(RsaSigner::Key(Arc::new(key))));
+        drop(backends);
         self.metrics.key_loaded(&key_id, &client_email);
         tracing::info!(
             private_key_id = key_id,
@@ -92,9 +109,9 @@ impl App {
     /// Whether a signature can be made now: always with a key in memory; with IAM, when the
     /// metadata server and IAM last answered.
     pub fn signer_problem(&self) -> Option<&'static str> {
-        match &self.issuer().signer {
-            RsaSigner::Key(_) => None,
-            RsaSigner::Iam(iam) => (!iam.is_healthy())
+        match self.issuer().as_deref().map(|issuer| &issuer.signer) {
+            None | Some(RsaSigner::Key(_)) => None,
+            Some(RsaSigner::Iam(iam)) => (!iam.is_healthy())
                 .then_some("IAM signing is unavailable (metadata server or IAM Credentials)"),
         }
     }
@@ -130,10 +147,10 @@ impl App {
         outcome: Outcome<SecretGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedSecret> {
-        let issuer = self.issuer();
+        let backends = self.backends();
         outcome.sign(|grant, record| {
             let started = Instant::now();
-            let secret = grant.sign(&issuer, now, record)?;
+            let secret = grant.sign(&backends, now, record)?;
             self.metrics
                 .observe_signing(secret.url.kind, started.elapsed());
             Ok(secret)
@@ -146,10 +163,10 @@ impl App {
         outcome: Outcome<FormGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedForm> {
-        let issuer = self.issuer();
+        let backends = self.backends();
         outcome.sign(|grant, record| {
             let started = Instant::now();
-            let form = grant.sign(&issuer, now, record)?;
+            let form = grant.sign(&backends, now, record)?;
             self.metrics
                 .observe_signing(form.policy.kind, started.elapsed());
             Ok(form)

@@ -36,6 +36,16 @@ pub enum ApiError {
     Overloaded,
     #[error("request timed out")]
     Timeout,
+    /// A service the answer depends on (storage, the digital-signature service) failed; the
+    /// detail goes to the log only.
+    #[error("the {service} failed")]
+    BadGateway {
+        service: &'static str,
+        detail: String,
+    },
+    /// `/validate_signed_entity` without `DIGITAL_SIGNATURE_ENDPOINT`.
+    #[error("signed-entity validation is not configured")]
+    ValidationDisabled,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,7 +72,7 @@ impl ApiError {
             ApiError::MalformedJson { .. } => "request_malformed",
             ApiError::UnsupportedMediaType => "content_type_invalid",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::ValidationDisabled => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated(_) => "access_denied",
@@ -70,6 +80,7 @@ impl ApiError {
             ApiError::AuditUnavailable | ApiError::SignerUnavailable(_) => "service_unavailable",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "request_timeout",
+            ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -106,6 +117,10 @@ impl ApiError {
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
             }
+            ApiError::BadGateway { service, .. } => format!(
+                "The {service} did not answer as expected, so there is no verdict; try again shortly (the request id identifies it in our logs)."
+            ),
+            ApiError::ValidationDisabled => "Validating signed entities is not enabled on this service (DIGITAL_SIGNATURE_ENDPOINT is not set).".into(),
             ApiError::Internal(_) => "Something went wrong on our side; the request id identifies it in our logs.".into(),
         }
     }
@@ -154,6 +169,7 @@ impl ApiError {
             }
             ApiError::Unauthenticated(error) => error.to_string(),
             ApiError::Forbidden(denial) => denial.to_string(),
+            ApiError::BadGateway { service, .. } => format!("the {service} failed"),
             other => other.kind().replace('_', " "),
         }
     }
@@ -163,6 +179,7 @@ impl ApiError {
         match self {
             ApiError::Internal(error) => Some(format!("{error:#}")),
             ApiError::SignerUnavailable(reason) => Some(reason.clone()),
+            ApiError::BadGateway { service, detail } => Some(format!("{service}: {detail}")),
             _ => None,
         }
     }

@@ -20,3 +20,4 @@ pub mod signing;
 pub mod startup;
 pub mod telemetry;
 pub mod timestamp;
+pub mod validator;

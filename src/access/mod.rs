@@ -93,6 +93,12 @@ pub enum Denial {
     Overwrite,
     #[error("uploads to this path must not overwrite, which form uploads cannot guarantee")]
     OverwriteForm,
+    /// The rule holds uploads to a condition the bucket's store cannot sign into its URLs.
+    #[error("uploads to this path must {condition}, which {backend} URLs cannot guarantee")]
+    Unenforceable {
+        backend: &'static str,
+        condition: String,
+    },
 }
 
 impl Denial {
@@ -102,7 +108,10 @@ impl Denial {
             Denial::Method(_) => 0,
             Denial::Path { .. } => 1,
             Denial::ContentTypeRequired { .. } | Denial::ContentType { .. } => 2,
-            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 3,
+            Denial::Size { .. }
+            | Denial::Overwrite
+            | Denial::OverwriteForm
+            | Denial::Unenforceable { .. } => 3,
         }
     }
 }

@@ -24,6 +24,8 @@ pub enum Decision {
     Failed,
     /// The audit sink works again after failed writes; the reason says since when.
     AuditResumed,
+    /// A signed document was checked (`/validate_signed_entity`); the reason gives the verdict.
+    Validated,
 }
 
 impl Decision {
@@ -35,6 +37,7 @@ impl Decision {
             Decision::Unauthenticated => "unauthenticated",
             Decision::Failed => "failed",
             Decision::AuditResumed => "audit_resumed",
+            Decision::Validated => "validated",
         }
     }
 }

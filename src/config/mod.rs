@@ -3,8 +3,11 @@
 //! says what is wrong. Nothing here reads a file or builds a service: `startup` does that.
 
 mod args;
+pub mod backends_file;
 mod parse;
+pub mod stores;
 mod tls;
+mod validator;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +24,11 @@ use parse::{
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
     parse_secrets_ttl, parse_storage_base_url,
 };
+pub use stores::{
+    BackendSettings, S3Settings, StorageSettings, StoreArgs, StoreSecret, SwiftSettings,
+};
 pub use tls::{TlsArgs, TlsSettings};
+pub use validator::{ValidatorArgs, ValidatorSettings};
 
 use crate::domain::{BucketName, SigningVersion};
 use crate::iam::{self, IamSettings};
@@ -67,6 +74,10 @@ pub struct Settings {
     pub dev_store: Option<DevStoreSettings>,
     /// HTTPS files; `None`: plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Which backend serves each bucket (GCS, S3, Swift).
+    pub stores: StorageSettings,
+    /// `POST /validate_signed_entity`; `None`: not configured.
+    pub validator: Option<ValidatorSettings>,
 }
 
 /// Who makes the RSA signatures.
@@ -74,6 +85,9 @@ pub struct Settings {
 pub enum SignerSettings {
     /// The service-account key file; `None` in dev mode: a key generated in memory.
     Key(Option<PathBuf>),
+    /// No key at all: only buckets of other backends (S3, Swift) can be served; start-up
+    /// refuses a GCS bucket without a key.
+    Unset,
     /// IAM Credentials `signBlob`, no key file.
     Iam(IamSettings),
 }
@@ -159,6 +173,13 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// What is wrong, without the variable's name.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.variable, self.flag, self.problem)
@@ -224,6 +245,8 @@ impl Settings {
         };
         let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
         let tls = TlsSettings::from_args(&args.tls, dev)?;
+        let stores = StorageSettings::from_args(&args.stores)?;
+        let validator = ValidatorSettings::from_args(&args.validator, request_timeout)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -241,6 +264,8 @@ impl Settings {
             dev_mode: dev,
             dev_store,
             tls,
+            stores,
+            validator,
         })
     }
 
@@ -248,7 +273,7 @@ impl Settings {
     pub fn key_file(&self) -> Option<&PathBuf> {
         match &self.signer {
             SignerSettings::Key(path) => path.as_ref(),
-            SignerSettings::Iam(_) => None,
+            SignerSettings::Iam(_) | SignerSettings::Unset => None,
         }
     }
 }
@@ -296,11 +321,9 @@ fn signer(args: &ServeArgs) -> Result<SignerSettings, ConfigError> {
             match (args.service_account_key_path.as_deref(), args.dev) {
                 (Some(path), _) => Ok(SignerSettings::Key(Some(PathBuf::from(path)))),
                 (None, true) => Ok(SignerSettings::Key(None)),
-                (None, false) => Err(ConfigError::new(
-                    "SERVICE_ACCOUNT_KEY_PATH",
-                    "--key",
-                    "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
-                )),
+                // Needed only if a bucket is served by GCS: start-up checks that, once the
+                // backends file is read.
+                (None, false) => Ok(SignerSettings::Unset),
             }
         }
         Some("iam") => iam_settings(args).map(SignerSettings::Iam),

@@ -2,9 +2,8 @@
 
 use time::OffsetDateTime;
 
-use super::{
-    Caller, IssuedPolicy, Issuer, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error,
-};
+use super::backend::{self, Backends};
+use super::{Caller, IssuedPolicy, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error};
 use crate::access::{Access, Client, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
 use crate::domain::{Action, ContentLengthRange, ContentType};
@@ -68,6 +67,9 @@ fn decide(
             return Outcome::refused(record, Decision::Invalid, error);
         }
     };
+    if let Some(entry) = backend::form_unsupported(rules.backends.kind(form.bucket.as_str())) {
+        return Outcome::refused(record, Decision::Invalid, ApiError::Validation(vec![entry]));
+    }
     let path = format!("/{}/{key_path}", form.bucket);
     let content_type = match (&form.content_type, &form.content_type_prefix) {
         (Some(exact), _) => Some(ContentTypeAccess::Exact(exact.as_str())),
@@ -98,10 +100,10 @@ fn decide(
 }
 
 impl FormGrant {
-    /// Signs the policy at `now`; the record gets its expiry.
+    /// Signs the policy with the bucket's store at `now`; the record gets its expiry.
     pub fn sign(
         self,
-        issuer: &Issuer,
+        backends: &Backends,
         now: OffsetDateTime,
         record: &mut AuditEvent,
     ) -> Result<IssuedForm, ApiError> {
@@ -131,7 +133,7 @@ impl FormGrant {
             fields: &fields,
             lifetime: self.lifetime,
         };
-        let policy = issuer.issue_policy(&grant, now)?;
+        let policy = backends.issue_policy(&grant, now)?;
         record.expires_at = Some(timestamp::iso8601(policy.expires_at));
         Ok(IssuedForm {
             request: self.request,

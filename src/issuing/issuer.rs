@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::backend::BackendKind;
 use crate::domain::{Action, ContentLengthRange, SigningVersion};
 use crate::iam::IamSigner;
 use crate::key::ServiceAccountKey;
@@ -104,9 +105,11 @@ pub struct IssuedUrl {
     /// How it was signed: `v2-rsa`, `v4-rsa`, `v4-hmac` (`iam` for `rsa` when IAM signs).
     pub kind: &'static str,
     /// The headers the request must carry, exactly (the signature covers them).
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub inserted_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The store that will check it.
+    pub backend: BackendKind,
 }
 
 /// An authorised form upload.
@@ -176,9 +179,13 @@ impl Issuer {
             url,
             version,
             kind,
-            headers,
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
             inserted_at,
             expires_at,
+            backend: BackendKind::Gcs,
         })
     }
 

@@ -3,15 +3,25 @@
 //! time is passed in, and nothing is read or written here. Signing the grant is the next step
 //! ([`Issuer`]), then the record is written, then the answer goes out.
 
+mod backend;
 mod form;
 mod issuer;
+mod locate;
+mod s3;
 mod secret;
+mod swift;
+mod validate;
 
 use std::sync::Arc;
 
+pub use backend::{BackendKind, Backends, BucketBackends, Store};
 pub use form::{FormGrant, IssuedForm, decide_form};
 pub use issuer::{BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlGrant};
+pub use locate::Located;
+pub use s3::S3Store;
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
+pub use swift::SwiftStore;
+pub use validate::{Validation, ValidationGrant, decide_validation};
 
 use crate::access::Client;
 use crate::audit::{AuditEvent, Decision};
@@ -28,6 +38,8 @@ pub struct Rules {
     /// Lifetime of a URL whose request names none (`SECRETS_TTL`), capped by the caller's
     /// `max_ttl`.
     pub default_ttl: u32,
+    /// Which buckets S3 and Swift serve (the others are GCS's): what their URLs can carry.
+    pub backends: BucketBackends,
 }
 
 /// Where a request came from, for its audit record.

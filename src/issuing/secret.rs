@@ -4,9 +4,9 @@ use std::convert::Infallible;
 
 use time::OffsetDateTime;
 
+use super::backend::{self, Backends};
 use super::{
-    Caller, IssuedUrl, Issuer, Origin, Outcome, Rules, Unreadable, UrlGrant, identify,
-    lifetime_error,
+    Caller, IssuedUrl, Origin, Outcome, Rules, Unreadable, UrlGrant, identify, lifetime_error,
 };
 use crate::access::{Access, Client, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
@@ -85,7 +85,13 @@ fn decide(
     };
     record.action = Some(secret.action.as_str());
     record.bucket = Some(secret.bucket.to_string());
-    record.object = Some(secret.object.to_string());
+    // A prefix URL covers the folder `<object>/`.
+    let prefix = secret.store.prefix;
+    record.object = Some(if prefix {
+        format!("{}/*", secret.object)
+    } else {
+        secret.object.to_string()
+    });
     let lifetime = match client.lifetime(secret.expires_in, rules.default_ttl) {
         Ok(lifetime) => lifetime,
         Err(too_long) => {
@@ -93,8 +99,19 @@ fn decide(
             return Outcome::refused(record, Decision::Invalid, error);
         }
     };
-    let path = format!("/{}/{}", secret.bucket, secret.object);
+    let kind = rules.backends.kind(secret.bucket.as_str());
+    let unsupported = backend::unsupported_fields(kind, &secret);
+    if !unsupported.is_empty() {
+        return Outcome::refused(record, Decision::Invalid, ApiError::Validation(unsupported));
+    }
+    let path = format!(
+        "/{}/{}{}",
+        secret.bucket,
+        secret.object,
+        if prefix { "/" } else { "" }
+    );
     let access = Access {
+        path_is_prefix: prefix,
         content_type: secret
             .content_type
             .as_ref()
@@ -103,7 +120,14 @@ fn decide(
         if_generation_match: secret.if_generation_match,
         ..Access::object(secret.action, &path)
     };
-    match client.authorize(&access) {
+    let authorized = client.authorize(&access).and_then(|grant| {
+        let rule = &client.allow[grant.rule];
+        match backend::unenforceable(kind, secret.action, rule, &grant) {
+            Some(denial) => Err(denial),
+            None => Ok(grant),
+        }
+    });
+    match authorized {
         Ok(grant) => Outcome::granted(
             record,
             format!("allowed by rule {} of client {:?}", grant.rule, client.id),
@@ -135,14 +159,14 @@ impl SecretGrant {
         }
     }
 
-    /// Signs the URL at `now`; the record gets its expiry.
+    /// Signs the URL with the bucket's store at `now`; the record gets its expiry.
     pub fn sign(
         self,
-        issuer: &Issuer,
+        backends: &Backends,
         now: OffsetDateTime,
         record: &mut AuditEvent,
     ) -> Result<IssuedSecret, ApiError> {
-        let url = issuer.issue_url(&self.url_grant(), now)?;
+        let url = backends.issue_url(&self.url_grant(), &self.request.store, now)?;
         record.expires_at = Some(timestamp::iso8601(url.expires_at));
         Ok(IssuedSecret {
             request: self.request,
@@ -161,11 +185,13 @@ mod tests {
     use crate::access::{ResourcePattern, Rule};
     use crate::auth::AuthError;
     use crate::domain::BucketName;
+    use crate::issuing::BucketBackends;
 
     fn rules() -> Rules {
         Rules {
             known_buckets: vec![BucketName::parse("media").unwrap()],
             default_ttl: 600,
+            backends: BucketBackends::default(),
         }
     }
 

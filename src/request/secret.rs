@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::fields::{Fields, Rejected, size_limit};
+use super::store_options::{StoreOptions, store_options};
 use crate::domain::InvalidEntry;
 use crate::domain::{
     Action, BucketName, ContentLengthRange, ContentMd5, ContentType, MAX_URL_LIFETIME_SECS,
@@ -32,6 +33,8 @@ pub struct SecretRequest {
     pub if_generation_match: Option<u64>,
     /// Signed as `x-goog-content-length-range`.
     pub content_length_range: Option<ContentLengthRange>,
+    /// Swift's TempURL options: a prefix URL, a download's file name.
+    pub store: StoreOptions,
 }
 
 impl SecretRequest {
@@ -98,6 +101,7 @@ impl SecretRequest {
             fields.optional_u64("if_generation_match", 0, i64::MAX.unsigned_abs()),
         );
         let content_length_range = content_length_range(&mut fields, action);
+        let store = store_options(&mut fields, action);
         let name = name_parts.and_then(|parts| joined_name(&mut fields, parts));
         let request = (|| {
             let (resource_id, resource_name, object) = name?;
@@ -114,6 +118,7 @@ impl SecretRequest {
                 version: version?,
                 if_generation_match: if_generation_match?,
                 content_length_range: content_length_range.ok()?,
+                store: store?,
             })
         })();
         fields
@@ -324,6 +329,25 @@ mod tests {
         assert_eq!(
             with(json!({"action": "PUT", "bucket": "media", "resource_id": "a", "version": "v3"})),
             ["$.secret.version"]
+        );
+    }
+
+    #[test]
+    fn store_options_are_read_and_downloads_only_take_a_filename() {
+        let body = json!({"secret": {"action": "GET", "bucket": "media", "resource_id": "a", "prefix": true, "filename": "a b.pdf", "inline": true}});
+        let request = SecretRequest::from_json(&body, &buckets()).unwrap();
+        assert!(request.store.prefix && request.store.inline);
+        assert_eq!(request.store.filename.as_deref(), Some("a b.pdf"));
+        let with = |secret: Value| entries(&json!({ "secret": secret }));
+        assert_eq!(
+            with(json!({"action": "PUT", "bucket": "media", "resource_id": "a", "filename": "x"})),
+            ["$.secret.filename"]
+        );
+        assert_eq!(
+            with(
+                json!({"action": "GET", "bucket": "media", "resource_id": "a", "prefix": "yes", "filename": "a/b"})
+            ),
+            ["$.secret.prefix", "$.secret.filename"]
         );
     }
 

@@ -20,38 +20,61 @@ use crate::issuing::{Issuer, RsaSigner};
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::HmacKey;
 
+use super::stores::{LoadedStores, load_stores};
 use super::tls::TlsFiles;
+use crate::validator::Validator;
 
 /// What the settings describe, built.
 #[derive(Debug)]
 pub struct Services {
-    pub issuer: Issuer,
+    /// GCS's signer; `None` when no bucket is a GCS bucket and no key is configured.
+    pub issuer: Option<Issuer>,
+    /// The buckets of S3 and Swift, with their stores.
+    pub stores: LoadedStores,
     pub authenticator: Authenticator,
     pub audit: AuditSink,
     /// HTTPS, when configured.
     pub tls: Option<Arc<TlsFiles>>,
+    /// `/validate_signed_entity`'s clients, when configured.
+    pub validator: Option<Validator>,
 }
 
 impl Services {
     pub fn build(settings: &Settings) -> Result<Self, ConfigError> {
+        let stores = load_stores(settings)?;
         let signer = match &settings.signer {
-            SignerSettings::Key(path) => {
-                RsaSigner::Key(Arc::new(service_account_key(path.as_deref())?))
-            }
-            SignerSettings::Iam(iam) => RsaSigner::Iam(Arc::new(
+            SignerSettings::Key(path) => Some(RsaSigner::Key(Arc::new(service_account_key(
+                path.as_deref(),
+            )?))),
+            SignerSettings::Iam(iam) => Some(RsaSigner::Iam(Arc::new(
                 IamSigner::new(iam.clone())
                     .map_err(|e| ConfigError::new("SIGNER", "--signer", e.to_string()))?,
-            )),
+            ))),
+            SignerSettings::Unset if stores.gcs_buckets.is_empty() => None,
+            SignerSettings::Unset => {
+                return Err(ConfigError::new(
+                    "SERVICE_ACCOUNT_KEY_PATH",
+                    "--key",
+                    format!(
+                        "not set, but {} served by GCS (OBJECT_STORAGE_BACKEND is gcs unless set); point it at a service-account JSON key file, give the buckets another backend, or run `storage-signer serve --dev` to try the service without one",
+                        describe_buckets(&stores.gcs_buckets)
+                    ),
+                ));
+            }
         };
         let signing = &settings.signing;
-        let issuer = Issuer {
-            signer,
-            hmac: settings.hmac.as_ref().map(load_hmac_key).transpose()?,
-            storage_base_url: signing.storage_base_url.clone(),
-            default_version: signing.default_version,
-            bucket_styles: signing.bucket_styles.clone(),
-            hmac_buckets: signing.hmac_buckets.iter().cloned().collect(),
-        };
+        let issuer = signer
+            .map(|signer| {
+                Ok::<_, ConfigError>(Issuer {
+                    signer,
+                    hmac: settings.hmac.as_ref().map(load_hmac_key).transpose()?,
+                    storage_base_url: signing.storage_base_url.clone(),
+                    default_version: signing.default_version,
+                    bucket_styles: signing.bucket_styles.clone(),
+                    hmac_buckets: signing.hmac_buckets.iter().cloned().collect(),
+                })
+            })
+            .transpose()?;
         let tls = settings
             .tls
             .clone()
@@ -61,12 +84,36 @@ impl Services {
                     .map_err(|problem| ConfigError::new("TLS_CERT_PATH", "--tls-cert", problem))
             })
             .transpose()?;
+        let validator = settings
+            .validator
+            .as_ref()
+            .map(|validator| {
+                Validator::new(validator).map_err(|e| {
+                    ConfigError::new(
+                        "DIGITAL_SIGNATURE_ENDPOINT",
+                        "--digital-signature-endpoint",
+                        format!("cannot build the HTTP client: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(Self {
             issuer,
+            stores,
             authenticator: load_access(&settings.access)?,
             audit: open_audit(&settings.audit)?,
             tls,
+            validator,
         })
+    }
+}
+
+/// `bucket "a" is` or `buckets "a", "b" are`.
+fn describe_buckets(buckets: &[String]) -> String {
+    let quoted: Vec<String> = buckets.iter().map(|b| format!("{b:?}")).collect();
+    match quoted.as_slice() {
+        [one] => format!("bucket {one} is"),
+        more => format!("buckets {} are", more.join(", ")),
     }
 }
 
