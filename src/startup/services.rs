@@ -88,7 +88,13 @@ impl Services {
             .validator
             .as_ref()
             .map(|validator| {
-                Validator::new(validator).map_err(|e| {
+                Validator::new(
+                    &validator.digital_signature_endpoint,
+                    validator.digital_signature_timeout,
+                    validator.fetch_timeout,
+                    validator.max_document_bytes,
+                )
+                .map_err(|e| {
                     ConfigError::new(
                         "DIGITAL_SIGNATURE_ENDPOINT",
                         "--digital-signature-endpoint",

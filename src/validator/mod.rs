@@ -15,10 +15,11 @@ pub use digital_signature::{Examined, SignatureCheck, interpret};
 pub use fetch::FetchError;
 pub use verdict::{Verdict, verdict};
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
 use crate::audit::Decision;
-use crate::config::ValidatorSettings;
 use crate::domain::{Action, InvalidEntry, Violation};
 use crate::error::ApiError;
 use crate::issuing::{Backends, Outcome, UrlGrant, ValidationGrant};
@@ -38,13 +39,20 @@ pub struct Validator {
 }
 
 impl Validator {
-    pub fn new(settings: &ValidatorSettings) -> Result<Self, reqwest::Error> {
+    /// Documents of up to `max_document_bytes`, read within `fetch_timeout`, checked by the
+    /// service at `digital_signature_endpoint` within `digital_signature_timeout`.
+    pub fn new(
+        digital_signature_endpoint: &str,
+        digital_signature_timeout: Duration,
+        fetch_timeout: Duration,
+        max_document_bytes: u64,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            fetcher: Fetcher::new(settings.fetch_timeout, settings.max_document_bytes)?,
+            fetcher: Fetcher::new(fetch_timeout, max_document_bytes)?,
             signatures: DigitalSignatures::new(
-                &settings.digital_signature_endpoint,
-                settings.digital_signature_timeout,
-                settings.max_document_bytes,
+                digital_signature_endpoint,
+                digital_signature_timeout,
+                max_document_bytes,
             )?,
         })
     }
