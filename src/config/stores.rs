@@ -333,7 +333,7 @@ pub fn swift_from_args(args: &StoreArgs) -> Result<SwiftSettings, ConfigError> {
 }
 
 /// A region such as `eu-west-1`, or `auto` (Cloudflare R2).
-pub(super) fn s3_region(value: Option<&str>) -> Result<String, String> {
+pub fn s3_region(value: Option<&str>) -> Result<String, String> {
     let region = value.map_or(DEFAULT_S3_REGION, str::trim);
     if is_location(region) {
         Ok(region.to_owned())
@@ -345,7 +345,7 @@ pub(super) fn s3_region(value: Option<&str>) -> Result<String, String> {
 }
 
 /// An `http(s)://host[:port][/path]` endpoint whose path botocore would not rewrite.
-pub(super) fn s3_endpoint(value: &str) -> Result<String, String> {
+pub fn s3_endpoint(value: &str) -> Result<String, String> {
     let endpoint =
         parse_endpoint(("", ""), Some(value), "").map_err(|error| error.problem().to_owned())?;
     // Placing a bucket checks what the signer needs of the endpoint.
