@@ -215,8 +215,7 @@ fn render(
         .iter()
         .map(|(name, value)| (name.clone(), json!(value)))
         .collect();
-    let expires_at =
-        timestamp::iso8601(now + time::Duration::seconds(request.lifetime.into()));
+    let expires_at = timestamp::iso8601(now + time::Duration::seconds(request.lifetime.into()));
     if args.json {
         let documents: Vec<serde_json::Value> = objects
             .iter()

@@ -71,12 +71,22 @@ pub(super) fn sign(args: &SignArgs, objects: &[String], scheme: Scheme) -> Resul
     for target in objects {
         let (bucket, object) = parse_target(target, scheme.name())?;
         let url = match store_settings(args, bucket.as_str(), scheme)? {
-            BackendSettings::S3(settings) => {
-                sign_s3(args, &request, &settings, bucket.as_str(), object.as_str(), now)?
-            }
-            BackendSettings::Swift(settings) => {
-                sign_swift(args, &request, &settings, bucket.as_str(), object.as_str(), now)?
-            }
+            BackendSettings::S3(settings) => sign_s3(
+                args,
+                &request,
+                &settings,
+                bucket.as_str(),
+                object.as_str(),
+                now,
+            )?,
+            BackendSettings::Swift(settings) => sign_swift(
+                args,
+                &request,
+                &settings,
+                bucket.as_str(),
+                object.as_str(),
+                now,
+            )?,
             BackendSettings::Gcs => unreachable!("store_settings gives the scheme's kind"),
         }
         .map_err(|problem| Failure::Signing(format!("{target}: {problem}")))?;
@@ -97,8 +107,12 @@ fn store_settings(
         .as_deref()
         .filter(|path| !path.trim().is_empty());
     if let Some(path) = file {
-        let entries = read_backends_file(path.as_ref()).map_err(|e| Failure::Usage(e.to_string()))?;
-        if let Some(entry) = entries.iter().find(|e| e.buckets.iter().any(|b| b == bucket)) {
+        let entries =
+            read_backends_file(path.as_ref()).map_err(|e| Failure::Usage(e.to_string()))?;
+        if let Some(entry) = entries
+            .iter()
+            .find(|e| e.buckets.iter().any(|b| b == bucket))
+        {
             return match (&entry.backend, scheme) {
                 (backend @ BackendSettings::S3(_), Scheme::S3)
                 | (backend @ BackendSettings::Swift(_), Scheme::Swift) => Ok(backend.clone()),
@@ -129,7 +143,8 @@ fn sign_s3(
 ) -> Result<Result<SignedUrl, String>, Failure> {
     let mut settings = settings.clone();
     if let Some(region) = &args.region {
-        settings.region = s3_region(Some(region)).map_err(|p| Failure::Usage(format!("--region {p}")))?;
+        settings.region =
+            s3_region(Some(region)).map_err(|p| Failure::Usage(format!("--region {p}")))?;
     }
     if let Some(endpoint) = &args.storage_base_url {
         settings.endpoint =
@@ -174,11 +189,15 @@ fn sign_swift(
     now: OffsetDateTime,
 ) -> Result<Result<SignedUrl, String>, Failure> {
     if args.region.is_some() {
-        return Err(Failure::Usage("--region: Swift TempURLs name no region".into()));
+        return Err(Failure::Usage(
+            "--region: Swift TempURLs name no region".into(),
+        ));
     }
     let mut settings = settings.clone();
     if let Some(endpoint) = &args.storage_base_url {
-        endpoint.trim_end_matches('/').clone_into(&mut settings.endpoint);
+        endpoint
+            .trim_end_matches('/')
+            .clone_into(&mut settings.endpoint);
     }
     let store = swift_store(&settings).map_err(Failure::Usage)?;
     Ok(temp_url(
