@@ -26,4 +26,5 @@ mod tls;
 mod upload_policies;
 mod uploads;
 mod v4;
+mod validate;
 mod validation;

@@ -104,11 +104,14 @@ pub fn swift(account: &str, key: &str, digests: &str) -> Server {
 
 /// The digital-signature stand-in, trusting `ca`.
 pub fn digital_signature(ca: &Path) -> Server {
-    start(
-        "digital_signature.py",
-        &["--port", "0", "--ca", ca.to_str().unwrap()],
-        None,
-    )
+    digital_signature_with(ca, &[])
+}
+
+/// The same with more arguments (`--delay SECONDS`).
+pub fn digital_signature_with(ca: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--port", "0", "--ca", ca.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    start("digital_signature.py", &args, None)
 }
 
 /// Signed documents made now (fresh keys): the directory and its `manifest.json`.
@@ -224,15 +227,10 @@ pub async fn created(response: reqwest::Response) -> Value {
 }
 
 /// Sends `method` to `url` with `headers` (a JSON object) and `body`.
-pub async fn send(
-    method: &str,
-    url: &str,
-    headers: &Value,
-    body: &'static [u8],
-) -> reqwest::Response {
+pub async fn send(method: &str, url: &str, headers: &Value, body: &[u8]) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .request(method.parse().unwrap(), url)
-        .body(body);
+        .body(body.to_vec());
     for (name, value) in headers.as_object().into_iter().flatten() {
         request = request.header(name.as_str(), value.as_str().unwrap());
     }
