@@ -21,6 +21,7 @@ mod secrets;
 mod servers;
 mod shutdown;
 mod sign_cli;
+mod store_config;
 mod swift_backend;
 mod tls;
 mod upload_policies;
