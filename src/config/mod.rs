@@ -321,6 +321,12 @@ fn signer(args: &ServeArgs) -> Result<SignerSettings, ConfigError> {
             match (args.service_account_key_path.as_deref(), args.dev) {
                 (Some(path), _) => Ok(SignerSettings::Key(Some(PathBuf::from(path)))),
                 (None, true) => Ok(SignerSettings::Key(None)),
+                // Every bucket is GCS's: as in ael.api, the key is needed.
+                (None, false) if serves_gcs_only(&args.stores) => Err(ConfigError::new(
+                    "SERVICE_ACCOUNT_KEY_PATH",
+                    "--key",
+                    "not set; point it at a service-account JSON key file (GCS buckets need one: OBJECT_STORAGE_BACKEND or BACKENDS_CONFIG_PATH give buckets other backends), or run `storage-signer serve --dev` to try the service without one",
+                )),
                 // Needed only if a bucket is served by GCS: start-up checks that, once the
                 // backends file is read.
                 (None, false) => Ok(SignerSettings::Unset),
@@ -333,6 +339,17 @@ fn signer(args: &ServeArgs) -> Result<SignerSettings, ConfigError> {
             format!("must be key or iam; got {other:?}"),
         )),
     }
+}
+
+/// Whether every bucket is a GCS bucket: GCS is the default backend and no backends file
+/// gives a bucket another one.
+fn serves_gcs_only(stores: &StoreArgs) -> bool {
+    let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    !given(&stores.backends_config_path)
+        && stores
+            .object_storage_backend
+            .as_deref()
+            .is_none_or(|backend| backend.trim() == "gcs")
 }
 
 /// `SIGNER=iam`: signBlob for `IAM_SERVICE_ACCOUNT`, with the metadata server's token.
