@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, audit_records, sha256_hex, temp_file};
+use crate::openapi::{Contract, call};
 use crate::servers::{self, Documents, Server, Tripwire, created, send, spawn_service};
 
 const ACCESS_KEY: &str = "AKIDVALIDATORTEST";
@@ -17,6 +18,7 @@ const PATH: &str = "/validate_signed_entity";
 
 struct Setup {
     app: TestApp,
+    contract: Contract,
     docs: Documents,
     s3: Server,
     redirector: String,
@@ -92,8 +94,10 @@ buckets = ["redirected"]
     .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
     .collect();
     let app = TestApp::spawn_raw(&vars, &["--dev"]);
+    let contract = Contract::of(&app).await;
     let setup = Setup {
         app,
+        contract,
         docs,
         s3,
         redirector,
@@ -156,14 +160,18 @@ impl Setup {
         get["secret_url"].as_str().unwrap().to_owned()
     }
 
+    /// Asks for a verdict; the answer must be one the OpenAPI document describes.
     async fn validate(&self, credential: Option<&str>, body: &Value) -> (u16, Value) {
-        let mut request = self.app.client.post(self.app.url(PATH)).json(body);
-        if let Some(credential) = credential {
-            request = request.bearer_auth(credential);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let answer = call(
+            &self.app,
+            reqwest::Method::POST,
+            PATH,
+            Some(&body.to_string()),
+            credential,
+        )
+        .await;
+        self.contract.check("post", PATH, &answer);
+        (answer.status, answer.body)
     }
 }
 
@@ -175,6 +183,12 @@ fn edrpou(value: &str) -> Value {
 #[tokio::test]
 async fn documents_in_gcs_and_s3_are_validated_for_real_and_misuses_are_refused() {
     let setup = setup().await;
+    let example = &setup.contract.doc["components"]["schemas"]["ValidateBody"]["example"];
+    setup.contract.validate(
+        &Contract::schema_of("ValidateBody"),
+        example,
+        "ValidateBody's example",
+    );
     // Valid, from the GCS dev store (an issued V2 URL) and from s3s-fs (the object's plain
     // URL: only the object it names matters).
     let gcs = setup.get_url("dev-bucket", "docs/valid.p7s").await;
@@ -386,16 +400,18 @@ async fn a_silent_signature_service_or_none_at_all_gives_no_verdict() {
     )
     .await;
     let body = json!({"url": format!("{}/signed/valid.p7s", s3.url), "rules": edrpou("12345678")});
-    let response = app
-        .client
-        .post(app.url(PATH))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer["error"]["type"], "bad_gateway");
+    let contract = Contract::of(&app).await;
+    let answer = call(
+        &app,
+        reqwest::Method::POST,
+        PATH,
+        Some(&body.to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.body["error"]["type"], "bad_gateway");
+    contract.check("post", PATH, &answer);
     let logs = app.wait_for_log("digital-signature service failed").await;
     assert!(
         audit_records(&logs)
@@ -404,16 +420,17 @@ async fn a_silent_signature_service_or_none_at_all_gives_no_verdict() {
     );
 
     let without = spawn_service(&vars);
-    let response = without
-        .client
-        .post(without.url(PATH))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let answer = call(
+        &without,
+        reqwest::Method::POST,
+        PATH,
+        Some(&body.to_string()),
+        None,
+    )
+    .await;
     assert_eq!(
-        response.status(),
-        404,
+        answer.status, 404,
         "validation is off without DIGITAL_SIGNATURE_ENDPOINT"
     );
+    contract.check("post", PATH, &answer);
 }
