@@ -1,19 +1,24 @@
 //! The state the service shares between requests, and its atomic replacements when the key or
 //! the clients file is reloaded.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditSink, AuditUnavailable};
-use crate::auth::Authenticator;
+use crate::audit::{AuditEvent, AuditSink, AuditUnavailable, Decision};
+use crate::auth::jwt::JwtError;
+use crate::auth::{AuthError, Authenticator, Now};
+use crate::config::CorsSettings;
+use crate::error::ApiError;
 use crate::issuing::{
     Backends, Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules,
     SecretGrant,
 };
 use crate::key::ServiceAccountKey;
+use crate::limiter::{Limited, Limiter, Rate, RateKey};
 use crate::metrics::Metrics;
 use crate::signing::Signer as _;
 use crate::validator::Validator;
@@ -21,13 +26,19 @@ use crate::validator::Validator;
 /// Shared by every handler.
 pub type AppState = Arc<App>;
 
+/// How long a request waits for an identity provider's keys to be fetched (its token named a
+/// key id not seen yet, or none were fetched so far).
+const KEY_REFRESH_WAIT: Duration = Duration::from_secs(5);
+
 /// How the HTTP layer holds requests to account.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestLimits {
     /// Signing requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
     /// A request still unanswered after this (a client trickling its body, say) gets a 408.
     pub request_timeout: Duration,
+    /// Which pages on other origins may call the API; `None`: no CORS headers.
+    pub cors: Option<CorsSettings>,
 }
 
 #[derive(Debug)]
@@ -39,8 +50,12 @@ pub struct App {
     authenticator: RwLock<Arc<Authenticator>>,
     pub rules: Rules,
     pub audit: AuditSink,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub limits: RequestLimits,
+    /// The clients' rate limits and the limit on refusals per source and client.
+    pub limiter: Limiter,
+    /// Signing slots: `MAX_CONCURRENT_REQUESTS`, taken by authenticated work only.
+    slots: tokio::sync::Semaphore,
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
@@ -55,23 +70,26 @@ impl App {
         rules: Rules,
         audit: AuditSink,
         limits: RequestLimits,
+        refusals: Rate,
         dev_mode: bool,
     ) -> Self {
-        let metrics = match backends.gcs().map(|issuer| &issuer.signer) {
+        let metrics = Arc::new(match backends.gcs().map(|issuer| &issuer.signer) {
             Some(signer) => Metrics::new(
                 signer.key_id().unwrap_or(signer.kind()),
                 signer.google_access_id(),
             ),
             // No GCS bucket, no service-account key.
             None => Metrics::new("none", "none"),
-        };
+        });
         Self {
             backends: RwLock::new(Arc::new(backends)),
             authenticator: RwLock::new(Arc::new(authenticator)),
             rules,
             audit,
             metrics,
+            slots: tokio::sync::Semaphore::new(limits.max_concurrent_requests),
             limits,
+            limiter: Limiter::new(refusals),
             shutting_down: AtomicBool::new(false),
             dev_mode,
             validator: None,
@@ -136,9 +154,35 @@ impl App {
         tracing::info!(clients, "clients reloaded");
     }
 
-    /// The client that `authorization` (the raw header value, if any) identifies.
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Caller {
-        self.authenticator().authenticate(authorization)
+    /// The caller that `authorization` (the raw header value, if any) identifies. A token
+    /// whose key id its issuer's fetched keys lack waits for a refresh (rate limited), which
+    /// brings the keys of a provider that rotated them.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Caller {
+        let authenticator = self.authenticator();
+        let result = authenticator.authenticate(authorization, Now::current());
+        let missing_key = matches!(
+            result,
+            Err(AuthError::InvalidToken(
+                JwtError::UnknownKey | JwtError::KeysUnavailable
+            ))
+        );
+        if !missing_key {
+            return result;
+        }
+        let Some(cache) = authenticator.key_cache_for(authorization) else {
+            return result;
+        };
+        let mut attempts = cache.attempts();
+        if !cache.request_refresh(Instant::now()) {
+            return result;
+        }
+        if tokio::time::timeout(KEY_REFRESH_WAIT, attempts.changed())
+            .await
+            .is_err()
+        {
+            return result;
+        }
+        authenticator.authenticate(authorization, Now::current())
     }
 
     /// Signs a granted secret at `now`, timing the signature.
@@ -201,6 +245,108 @@ impl App {
             },
         );
         written
+    }
+
+    /// A signing slot for an authenticated caller's work, or 503 at once when all
+    /// `MAX_CONCURRENT_REQUESTS` are taken: a queue would only add latency.
+    pub fn signing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.slots.try_acquire().map_err(|_| {
+            self.metrics.overload_rejections.inc();
+            ApiError::Overloaded
+        })
+    }
+
+    /// Takes `urls` from the client's `rate_limit` (if it has one), for `subject` (the end
+    /// user) when known. Past the limit: 429, counted in the summary.
+    pub fn check_rate(
+        &self,
+        client: &crate::access::Client,
+        subject: Option<String>,
+        urls: usize,
+        source: IpAddr,
+    ) -> Result<(), ApiError> {
+        let Some(rate) = client.rate_limit else {
+            return Ok(());
+        };
+        let key = RateKey {
+            client: client.id.clone(),
+            subject,
+        };
+        let urls = u32::try_from(urls).unwrap_or(u32::MAX);
+        self.limiter
+            .check_client(&key, rate, urls)
+            .map_err(|limited| {
+                self.turned_away(limited, source, Some(&client.id), "client", "rate_limited")
+            })
+    }
+
+    /// Whether the refusal in `record` gets a record of its own; past the refusal limit of its
+    /// source or client, a 429 instead, counted in the summary. Issued and failed requests
+    /// always get their record.
+    pub fn admit_refusal(&self, record: &AuditEvent, source: IpAddr) -> Result<(), ApiError> {
+        if !matches!(
+            record.decision,
+            Decision::Denied | Decision::Invalid | Decision::Unauthenticated
+        ) {
+            return Ok(());
+        }
+        let client = record.client_id.as_deref();
+        self.limiter
+            .admit_refusal(source, client)
+            .map_err(|limited| {
+                self.turned_away(
+                    limited,
+                    source,
+                    client,
+                    "refusals",
+                    record.decision.as_str(),
+                )
+            })
+    }
+
+    fn turned_away(
+        &self,
+        limited: Limited,
+        source: IpAddr,
+        client: Option<&str>,
+        limit: &'static str,
+        reason: &'static str,
+    ) -> ApiError {
+        self.limiter.count_turned_away(source, client, reason);
+        self.metrics.count_rate_limited(limit);
+        ApiError::RateLimited {
+            retry_after_secs: limited.retry_after.as_secs().max(1),
+        }
+    }
+
+    /// Writes the summary of what the limits turned away since the last one, if anything was.
+    pub async fn record_summary(self: &Arc<Self>, interval: Duration) {
+        let rows = self.limiter.take_summary();
+        if rows.is_empty() {
+            return;
+        }
+        let total: u64 = rows.iter().map(|(_, count)| count).sum();
+        let mut event = AuditEvent::new("-", None);
+        event.decide(
+            Decision::Suppressed,
+            format!(
+                "rate limits turned away {total} request(s) in the last {} s, each answered 429 without a record of its own",
+                interval.as_secs()
+            ),
+        );
+        event.suppressed = Some(serde_json::Value::Array(
+            rows.iter()
+                .map(|(row, count)| {
+                    serde_json::json!({"source": row.source, "client": row.client, "reason": row.reason, "count": count})
+                })
+                .collect(),
+        ));
+        if self.record(event).await.is_err() {
+            tracing::error!(
+                turned_away = total,
+                "the audit summary of rate-limited requests could not be written"
+            );
+        }
     }
 
     pub fn begin_shutdown(&self) {

@@ -34,6 +34,9 @@ pub enum ApiError {
     SignerUnavailable(String),
     #[error("too many requests in flight")]
     Overloaded,
+    /// A rate limit: the client's `rate_limit`, or refused requests from this source.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
     /// A service the answer depends on (storage, the digital-signature service) failed; the
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::AuditUnavailable | ApiError::SignerUnavailable(_) => "service_unavailable",
             ApiError::Overloaded => "overloaded",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Timeout => "request_timeout",
             ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::Internal(_) => "internal_error",
@@ -114,6 +118,9 @@ impl ApiError {
             ApiError::Overloaded => {
                 "Too many requests are in flight; try again shortly (see Retry-After).".into()
             }
+            ApiError::RateLimited { retry_after_secs } => format!(
+                "Too many requests (or too many refused ones) from this caller; try again in {retry_after_secs} s (see Retry-After)."
+            ),
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
             }
@@ -168,7 +175,7 @@ impl ApiError {
                 format!("invalid: {}", fields.join(", "))
             }
             ApiError::Unauthenticated(error) => error.to_string(),
-            ApiError::Forbidden(denial) => denial.to_string(),
+            ApiError::Forbidden(denial) => denial.audit_reason(),
             ApiError::BadGateway { service, .. } => format!("the {service} failed"),
             other => other.kind().replace('_', " "),
         }

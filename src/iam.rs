@@ -30,6 +30,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// A token is renewed this long before it expires (Google's auth libraries use 3m45s), or at
 /// half its life when that is shorter.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Google's access tokens live an hour (twelve at most, with an extended lifetime); a token
+/// that claims no life or more than this is refused, not trusted.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 12 * 3600;
 
 /// Where and as whom to sign.
 #[derive(Debug, Clone)]
@@ -55,6 +58,10 @@ pub enum IamError {
     Transport { what: &'static str, reason: String },
     #[error("{0} answered with an unexpected body")]
     Body(&'static str),
+    #[error(
+        "the metadata server's token claims a lifetime of {0} s (1 to {MAX_TOKEN_LIFETIME_SECS} expected); refused"
+    )]
+    TokenLifetime(u64),
     #[error("no answer within {0:?}")]
     TimedOut(Duration),
     #[error("IAM signing needs a multi-threaded tokio runtime")]
@@ -71,7 +78,7 @@ impl IamError {
                     || status.is_server_error()
             }
             Self::Transport { .. } | Self::TimedOut(_) => true,
-            Self::Body(_) | Self::NoRuntime => false,
+            Self::Body(_) | Self::TokenLifetime(_) | Self::NoRuntime => false,
         }
     }
 }
@@ -328,11 +335,20 @@ impl IamSigner {
             .json()
             .await
             .map_err(|_| IamError::Body("the metadata server"))?;
+        if !(1..=MAX_TOKEN_LIFETIME_SECS).contains(&body.expires_in) {
+            let error = IamError::TokenLifetime(body.expires_in);
+            tracing::error!(%error, "access token refused");
+            return Err(error);
+        }
         let lifetime = Duration::from_secs(body.expires_in);
+        // Checked, though the lifetime is bounded: an `Instant` that overflows panics.
+        let expires_at = requested.checked_add(lifetime).unwrap_or(requested);
         Ok(AccessToken {
             value: Zeroizing::new(body.access_token),
-            refresh_at: requested + lifetime - REFRESH_MARGIN.min(lifetime / 2),
-            expires_at: requested + lifetime,
+            refresh_at: expires_at
+                .checked_sub(REFRESH_MARGIN.min(lifetime / 2))
+                .unwrap_or(requested),
+            expires_at,
         })
     }
 }

@@ -1,8 +1,9 @@
-//! Noticing a rotated service-account key.
+//! Noticing a rotated service-account key, and changed clients and JWKS files.
 //!
-//! Kubernetes updates a mounted Secret by pointing a symlink at a new directory, and editors
-//! and `cp` replace files in other ways; comparing a digest of the file's content on each check
-//! catches them all, where inotify on the path would miss some.
+//! Kubernetes updates a mounted Secret or `ConfigMap` by pointing a symlink at a new directory,
+//! and editors and `cp` replace files in other ways; comparing a digest of the file's content
+//! on each check catches them all, where inotify on the path would miss some. (A `FROM
+//! scratch` pod cannot be sent SIGHUP by Kubernetes, so this is how its files get reloaded.)
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -74,6 +75,48 @@ fn fingerprint(bytes: &[u8]) -> Vec<u8> {
     digest(&SHA256, bytes).as_ref().to_vec()
 }
 
+/// Watches a set of files (the clients file and JWKS files) for new content.
+#[derive(Debug, Default)]
+pub struct FilesWatch {
+    /// Each file with the digest of the content last looked at (`None`: unreadable).
+    files: Mutex<Vec<(PathBuf, Option<Vec<u8>>)>>,
+}
+
+impl FilesWatch {
+    /// Watches `paths`, whose current content is in use.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        let watch = Self::default();
+        watch.watch(paths);
+        watch
+    }
+
+    /// Replaces the set (after a reload, which may name other JWKS files).
+    pub fn watch(&self, paths: Vec<PathBuf>) {
+        let files = paths
+            .into_iter()
+            .map(|path| {
+                let seen = std::fs::read(&path).ok().map(|bytes| fingerprint(&bytes));
+                (path, seen)
+            })
+            .collect();
+        *self.files.lock().unwrap_or_else(PoisonError::into_inner) = files;
+    }
+
+    /// Whether any file's content differs from the last look (each change is reported once).
+    pub fn changed(&self) -> bool {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut changed = false;
+        for (path, last) in files.iter_mut() {
+            let seen = std::fs::read(&*path).ok().map(|bytes| fingerprint(&bytes));
+            if seen != *last {
+                *last = seen;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +146,25 @@ mod tests {
         std::fs::write(&path, b"{\"type\": \"service_account\"}").unwrap();
         assert!(matches!(watch.check(), KeyChange::Invalid(_)));
         assert!(matches!(watch.check(), KeyChange::Unchanged));
+    }
+
+    #[test]
+    fn a_changed_file_of_the_set_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (clients, jwks) = (
+            dir.path().join("clients.toml"),
+            dir.path().join("jwks.json"),
+        );
+        std::fs::write(&clients, "a").unwrap();
+        std::fs::write(&jwks, "b").unwrap();
+        let watch = FilesWatch::new(vec![clients.clone(), jwks.clone()]);
+        assert!(!watch.changed());
+        std::fs::write(&jwks, "c").unwrap();
+        assert!(watch.changed());
+        assert!(!watch.changed());
+        std::fs::remove_file(&clients).unwrap();
+        assert!(watch.changed(), "a vanished file is a change");
+        assert!(!watch.changed());
     }
 
     #[test]

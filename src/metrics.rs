@@ -1,4 +1,8 @@
 //! Prometheus metrics, served at `GET /metrics` (OpenMetrics text).
+//!
+//! Every label has a small, fixed set of values, whatever callers send: known methods or
+//! `other`, route patterns or `unmatched`, the clients file's ids or `-`. Anything a caller
+//! can invent would make a series per value and grow the registry without bound.
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -15,8 +19,29 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     /// The route (`/media_content_storage_secrets`), or `unmatched`.
     pub route: String,
-    pub method: String,
+    /// One of [`METHODS`], or `other`.
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// The methods that get a label value of their own (RFC 9110's, and PATCH).
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+];
+
+/// The label value of a request method: itself if it is one of [`METHODS`], else `other`.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `client`: a client's `rate_limit`; `refusals`: refused requests per source or client.
+    pub limit: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +78,12 @@ pub struct Metrics {
     pub signing_duration: Family<SigningLabels, Histogram>,
     pub audit_write_failures: Counter,
     pub overload_rejections: Counter,
+    /// Requests answered 429, by the limit that refused them.
+    pub rate_limited: Family<LimitLabels, Counter>,
+    /// Connections open now.
+    pub open_connections: Gauge,
+    /// Connections closed at once because `MAX_CONNECTIONS` were open.
+    pub connections_refused: Counter,
     key_info: Family<KeyLabels, Gauge>,
     key_age_seconds: Gauge<f64, AtomicU64>,
     key: Mutex<(KeyLabels, Instant)>,
@@ -107,6 +138,24 @@ impl Metrics {
             "Requests refused with 503 because MAX_CONCURRENT_REQUESTS were in flight",
             overload_rejections.clone(),
         );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by limit (client: a client's rate_limit; refusals: refused requests per source address or client)",
+            rate_limited.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Connections open now",
+            open_connections.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because MAX_CONNECTIONS were open",
+            connections_refused.clone(),
+        );
         let key_info = Family::<KeyLabels, Gauge>::default();
         registry.register(
             "key_info",
@@ -132,6 +181,9 @@ impl Metrics {
             signing_duration,
             audit_write_failures,
             overload_rejections,
+            rate_limited,
+            open_connections,
+            connections_refused,
             key_info,
             key_age_seconds,
             key: Mutex::new((labels, Instant::now())),
@@ -160,7 +212,7 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .inc();
@@ -169,6 +221,13 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request refused with 429 by `limit` (`client` or `refusals`).
+    pub fn count_rate_limited(&self, limit: &'static str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     /// A new key took over: `key_info` names it and its age starts again.

@@ -45,8 +45,16 @@ fn check_refused(refused: &Refused, member: &str) {
     }
 }
 
-/// Visible ASCII and inner spaces, at most 256 bytes.
+/// Visible ASCII and inner spaces, at most 256 bytes, and never more than one media type: no
+/// comma, no quote, and one `/` before any parameter.
 fn check_content_type(value: &str) {
+    check_header_value(value);
+    assert!(!value.contains(['"', ',']), "{value:?}");
+    let essence = value.split(';').next().unwrap_or_default();
+    assert_eq!(essence.matches('/').count(), 1, "{value:?}");
+}
+
+fn check_header_value(value: &str) {
     assert!(value.is_ascii() && value.len() <= 256, "{value:?}");
     assert!(!value.chars().any(char::is_control), "{value:?}");
     assert_eq!(value.trim(), value);
@@ -102,11 +110,12 @@ fn check_policy(policy: &FormRequest) {
         policy.content_type.is_none() || policy.content_type_prefix.is_none(),
         "{policy:?}"
     );
-    for content_type in [&policy.content_type, &policy.content_type_prefix]
-        .into_iter()
-        .flatten()
-    {
+    if let Some(content_type) = &policy.content_type {
         check_content_type(content_type.as_str());
+    }
+    if let Some(prefix) = &policy.content_type_prefix {
+        check_header_value(prefix);
+        assert!(!prefix.contains([',', ';', ' ', '"']), "{prefix:?}");
     }
     if let Some(range) = policy.content_length_range {
         assert!(

@@ -2,16 +2,26 @@
 //! caller from `auth`.
 //!
 //! Deny by default: a request is allowed only when one `allow` rule of the caller matches its
-//! method, its object path and, where the rule lists content types, its content type.
+//! method, the end user's claims (where the rule names some), its object path (templates
+//! filled in for the end user), its content type where the rule lists some, and every URL
+//! option it asks for.
 
+pub mod claims;
 pub mod clients_file;
+mod identity;
+mod issuers_file;
 mod pattern;
 mod rule;
+mod rules_file;
 
+pub use claims::{ClaimCondition, ClaimPath, Expected, TemplateProblem};
+pub use identity::{ENV_ISSUER_ID, EndUser, EndUserMapping, IssuerConfig, JwksSource};
+pub use issuers_file::check_fetch_url;
 pub use pattern::ResourcePattern;
-pub use rule::{Rule, media_type};
+pub use rule::{MediaRange, Rule, UPLOAD_HEADERS, disposition_type};
 
-use crate::domain::{Action, ContentLengthRange};
+use crate::domain::{Action, ContentLengthRange, ContentType};
+use crate::limiter::Rate;
 
 /// The client id that callers without credentials act as, when the configuration has one.
 pub const ANONYMOUS: &str = "anonymous";
@@ -22,17 +32,23 @@ pub struct Client {
     pub id: String,
     /// SHA-256 of the client's API key; the key itself is never stored.
     pub api_key_sha256: Option<[u8; 32]>,
-    /// The JWT `sub` that authenticates as this client.
+    /// The JWT `sub` that authenticates as this client (a workload).
     pub jwt_subject: Option<String>,
+    /// The issuer (`id`) of that JWT; `None`: the one of `JWT_ISSUER`.
+    pub jwt_issuer: Option<String>,
+    /// Tokens of end users that act as this client.
+    pub end_users: Option<EndUserMapping>,
     /// Longest lifetime, in seconds, of a URL issued to this client.
     pub max_ttl: u32,
+    /// URLs per minute (issued and refused alike), per end user where one is known.
+    pub rate_limit: Option<Rate>,
     pub allow: Vec<Rule>,
 }
 
 /// The content type a request pins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentTypeAccess<'a> {
-    Exact(&'a str),
+    Exact(&'a ContentType),
     /// A form upload whose `Content-Type` must start with this (`image/`).
     Prefix(&'a str),
 }
@@ -47,6 +63,22 @@ pub struct Access<'a> {
     pub content_type: Option<ContentTypeAccess<'a>>,
     pub content_length_range: Option<ContentLengthRange>,
     pub if_generation_match: Option<u64>,
+    /// The person behind the request, when an end user's token authenticated it.
+    pub end_user: Option<&'a EndUser>,
+    pub options: UrlOptions<'a>,
+}
+
+/// What a URL may carry besides its method and object, each only where a rule permits it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlOptions<'a> {
+    /// `response-content-type` a download forces.
+    pub response_content_type: Option<&'a ContentType>,
+    /// `response-content-disposition` a download asks for.
+    pub response_disposition: Option<&'a str>,
+    /// Names of the `x-goog-meta-*` headers an upload signs, without the prefix.
+    pub metadata_names: &'a [&'a str],
+    /// Of [`UPLOAD_HEADERS`], those an upload signs.
+    pub headers: &'a [&'a str],
 }
 
 impl<'a> Access<'a> {
@@ -59,6 +91,8 @@ impl<'a> Access<'a> {
             content_type: None,
             content_length_range: None,
             if_generation_match: None,
+            end_user: None,
+            options: UrlOptions::default(),
         }
     }
 }
@@ -78,6 +112,10 @@ pub struct Grant {
 pub enum Denial {
     #[error("method {0} is not allowed for this client")]
     Method(&'static str),
+    #[error("the token's claims do not allow {method} for this client")]
+    Claims { method: &'static str },
+    #[error("{0}")]
+    Template(TemplateProblem),
     #[error("path {path} is not allowed for {method} for this client")]
     Path { method: &'static str, path: String },
     #[error("a content_type is required for {method} on this path")]
@@ -87,6 +125,15 @@ pub enum Denial {
         method: &'static str,
         content_type: String,
     },
+    #[error("{option} is not allowed for {method} on this path")]
+    Option {
+        method: &'static str,
+        option: String,
+    },
+    #[error(
+        "a content_type_prefix cannot be granted on this path, which allows only listed types (a prefix would admit others, such as image/svg+xml for image/); ask for the exact content_type"
+    )]
+    ContentTypePrefix,
     #[error("uploads to this path may be at most {max} bytes")]
     Size { max: u64 },
     #[error("uploads to this path may not overwrite: if_generation_match must be 0")]
@@ -102,16 +149,31 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// The audit record's reason: the condition, never the object name (the record has it
+    /// once, in `object`), so a refusal costs a bounded number of bytes.
+    pub fn audit_reason(&self) -> String {
+        match self {
+            Denial::Path { method, .. } => format!("path not allowed for {method}"),
+            other => other.to_string(),
+        }
+    }
+
     /// How far a request got before this condition failed; the furthest one is reported.
     fn depth(&self) -> u8 {
         match self {
             Denial::Method(_) => 0,
-            Denial::Path { .. } => 1,
-            Denial::ContentTypeRequired { .. } | Denial::ContentType { .. } => 2,
+            Denial::Claims { .. } => 1,
+            Denial::Path { .. } => 2,
+            // More telling than a path that did not match: the rule could have applied.
+            Denial::Template(_) => 3,
+            Denial::ContentTypeRequired { .. }
+            | Denial::ContentType { .. }
+            | Denial::ContentTypePrefix
+            | Denial::Option { .. } => 4,
             Denial::Size { .. }
             | Denial::Overwrite
             | Denial::OverwriteForm
-            | Denial::Unenforceable { .. } => 3,
+            | Denial::Unenforceable { .. } => 5,
         }
     }
 }
@@ -168,279 +230,20 @@ pub fn open_mode_client(max_ttl: u32) -> Client {
         id: ANONYMOUS.to_owned(),
         api_key_sha256: None,
         jwt_subject: None,
+        jwt_issuer: None,
+        end_users: None,
+        rate_limit: None,
         max_ttl,
-        allow: vec![Rule {
-            methods: Action::AEL_ACTIONS.to_vec(),
-            resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
-            content_types: None,
-            max_size: None,
-            require_no_overwrite: false,
-        }],
+        allow: vec![
+            Rule {
+                methods: Action::AEL_ACTIONS.to_vec(),
+                resources: vec![ResourcePattern::parse("/**").expect("valid pattern")],
+                ..Rule::default()
+            }
+            .with_every_option(),
+        ],
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(methods: &[Action], resources: &[&str], content_types: Option<&[&str]>) -> Rule {
-        Rule {
-            methods: methods.to_vec(),
-            resources: resources
-                .iter()
-                .map(|p| ResourcePattern::parse(p).unwrap())
-                .collect(),
-            content_types: content_types.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
-            max_size: None,
-            require_no_overwrite: false,
-        }
-    }
-
-    fn frontend() -> Client {
-        Client {
-            id: "frontend".into(),
-            api_key_sha256: None,
-            jwt_subject: None,
-            max_ttl: 900,
-            allow: vec![
-                rule(
-                    &[Action::Put],
-                    &["/media/uploads/**"],
-                    Some(&["image/jpeg", "application/pdf"]),
-                ),
-                rule(
-                    &[Action::Get, Action::Head],
-                    &["/media/uploads/*/preview.jpg"],
-                    None,
-                ),
-            ],
-        }
-    }
-
-    fn access(action: Action, path: &str, content_type: Option<&str>) -> Result<usize, Denial> {
-        frontend()
-            .authorize(&Access {
-                content_type: content_type.map(ContentTypeAccess::Exact),
-                ..Access::object(action, path)
-            })
-            .map(|grant| grant.rule)
-    }
-
-    #[test]
-    fn allows_what_a_rule_lists() {
-        assert_eq!(
-            access(
-                Action::Put,
-                "/media/uploads/1/a.pdf",
-                Some("application/pdf")
-            ),
-            Ok(0)
-        );
-        assert_eq!(
-            access(Action::Get, "/media/uploads/1/preview.jpg", None),
-            Ok(1)
-        );
-        assert_eq!(
-            access(Action::Head, "/media/uploads/1/preview.jpg", None),
-            Ok(1)
-        );
-    }
-
-    #[test]
-    fn names_the_method_when_no_rule_has_it() {
-        let frontend = Client {
-            allow: vec![rule(&[Action::Get], &["/**"], None)],
-            ..frontend()
-        };
-        let result = frontend.authorize(&Access::object(Action::Put, "/media/x"));
-        assert_eq!(result, Err(Denial::Method("PUT")));
-    }
-
-    #[test]
-    fn names_the_path_when_the_method_is_allowed_elsewhere() {
-        assert_eq!(
-            access(Action::Get, "/media/uploads/1/original.jpg", None),
-            Err(Denial::Path {
-                method: "GET",
-                path: "/media/uploads/1/original.jpg".into()
-            })
-        );
-        assert!(matches!(
-            access(Action::Put, "/media/uploads-evil/x", Some("image/jpeg")),
-            Err(Denial::Path { .. })
-        ));
-    }
-
-    #[test]
-    fn upload_must_pin_a_listed_content_type() {
-        assert_eq!(
-            access(Action::Put, "/media/uploads/x", None),
-            Err(Denial::ContentTypeRequired { method: "PUT" })
-        );
-        assert_eq!(
-            access(Action::Put, "/media/uploads/x", Some("text/html")),
-            Err(Denial::ContentType {
-                method: "PUT",
-                content_type: "text/html".into()
-            })
-        );
-        assert_eq!(
-            access(Action::Put, "/media/uploads/x", Some("Image/JPEG; q=1")),
-            Ok(0),
-            "media types compare without case and parameters"
-        );
-    }
-
-    #[test]
-    fn lifetime_is_never_silently_shortened() {
-        let client = frontend(); // max_ttl 900
-        assert_eq!(client.lifetime(Some(900), 600), Ok(900));
-        assert_eq!(
-            client.lifetime(Some(901), 600),
-            Err(LifetimeTooLong { max_ttl: 900 })
-        );
-        assert_eq!(client.lifetime(None, 600), Ok(600));
-        assert_eq!(
-            client.lifetime(None, 3600),
-            Ok(900),
-            "the default is capped"
-        );
-    }
-
-    #[test]
-    fn a_client_without_rules_is_denied_everything() {
-        let nobody = Client {
-            allow: Vec::new(),
-            ..frontend()
-        };
-        for action in Action::ALL {
-            assert!(
-                nobody
-                    .authorize(&Access::object(action, "/media/x"))
-                    .is_err()
-            );
-        }
-    }
-
-    fn uploader(max_size: Option<u64>, require_no_overwrite: bool) -> Client {
-        Client {
-            allow: vec![Rule {
-                max_size,
-                require_no_overwrite,
-                ..rule(
-                    &[Action::Put, Action::Resumable, Action::Post],
-                    &["/media/in/**"],
-                    Some(&["image/*"]),
-                )
-            }],
-            ..frontend()
-        }
-    }
-
-    fn upload(
-        content_length_range: Option<ContentLengthRange>,
-        if_generation_match: Option<u64>,
-    ) -> Access<'static> {
-        Access {
-            content_type: Some(ContentTypeAccess::Exact("image/png")),
-            content_length_range,
-            if_generation_match,
-            ..Access::object(Action::Put, "/media/in/x.png")
-        }
-    }
-
-    #[test]
-    fn max_size_is_signed_in_when_missing_and_enforced_when_given() {
-        let client = uploader(Some(100), false);
-        let grant = client.authorize(&upload(None, None)).unwrap();
-        assert_eq!(
-            grant.content_length_range,
-            Some(ContentLengthRange { min: 0, max: 100 })
-        );
-        let small = ContentLengthRange { min: 1, max: 50 };
-        assert_eq!(
-            client
-                .authorize(&upload(Some(small), None))
-                .unwrap()
-                .content_length_range,
-            Some(small)
-        );
-        let big = ContentLengthRange { min: 0, max: 101 };
-        assert_eq!(
-            client.authorize(&upload(Some(big), None)),
-            Err(Denial::Size { max: 100 })
-        );
-    }
-
-    #[test]
-    fn no_overwrite_is_signed_in_and_other_generations_refused() {
-        let client = uploader(None, true);
-        assert_eq!(
-            client
-                .authorize(&upload(None, None))
-                .unwrap()
-                .if_generation_match,
-            Some(0)
-        );
-        assert_eq!(
-            client
-                .authorize(&upload(None, Some(0)))
-                .unwrap()
-                .if_generation_match,
-            Some(0)
-        );
-        assert_eq!(
-            client.authorize(&upload(None, Some(7))),
-            Err(Denial::Overwrite)
-        );
-        let form = Access {
-            action: Action::Post,
-            ..upload(None, None)
-        };
-        assert_eq!(client.authorize(&form), Err(Denial::OverwriteForm));
-    }
-
-    #[test]
-    fn wildcard_content_types_allow_subtypes_and_prefixes() {
-        let client = uploader(None, false);
-        assert!(client.authorize(&upload(None, None)).is_ok());
-        let prefix = Access {
-            action: Action::Post,
-            content_type: Some(ContentTypeAccess::Prefix("image/")),
-            ..upload(None, None)
-        };
-        assert!(client.authorize(&prefix).is_ok());
-        let wider = Access {
-            content_type: Some(ContentTypeAccess::Prefix("im")),
-            ..prefix
-        };
-        assert!(matches!(
-            client.authorize(&wider),
-            Err(Denial::ContentType { .. })
-        ));
-        let text = Access {
-            content_type: Some(ContentTypeAccess::Exact("text/plain")),
-            ..upload(None, None)
-        };
-        assert!(matches!(
-            client.authorize(&text),
-            Err(Denial::ContentType { .. })
-        ));
-    }
-
-    #[test]
-    fn key_prefixes_need_a_trailing_double_star_rule() {
-        let client = uploader(None, false);
-        let form = |path: &'static str| Access {
-            action: Action::Post,
-            path,
-            path_is_prefix: true,
-            ..upload(None, None)
-        };
-        assert!(client.authorize(&form("/media/in/42/")).is_ok());
-        assert!(matches!(
-            client.authorize(&form("/media/")),
-            Err(Denial::Path { .. })
-        ));
-    }
-}
+mod tests;

@@ -1,8 +1,13 @@
 //! Resource patterns of the clients file: `*` matches a run of characters without `/`, `**` a
-//! run that may include `/`. Everything else matches itself. Patterns apply to the decoded
-//! object path `/bucket/object`.
+//! run that may include `/`, and `{sub}` or `{claims.<name>}` the end user's subject or a claim
+//! of their token, as one literal segment (see `claims`). Everything else matches itself.
+//! Patterns apply to the decoded object path `/bucket/object`.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use super::EndUser;
+use super::claims::{ClaimRef, TemplateProblem};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -11,6 +16,8 @@ enum Token {
     Segment,
     /// `**`
     Any,
+    /// `{sub}`, `{claims.<name>}`: filled in for each request.
+    Claim(ClaimRef),
 }
 
 /// A parsed `resources` entry.
@@ -34,12 +41,25 @@ impl ResourcePattern {
         let mut literal = String::new();
         let mut chars = source.chars().peekable();
         while let Some(c) = chars.next() {
-            if c != '*' {
+            if c == '}' {
+                return Err(format!("{source:?}: '}}' without '{{'"));
+            }
+            if c != '*' && c != '{' {
                 literal.push(c);
                 continue;
             }
             if !literal.is_empty() {
                 tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            }
+            if c == '{' {
+                let inner: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let template =
+                    ClaimRef::parse(&inner).map_err(|problem| format!("{source:?}: {problem}"))?;
+                if !source.contains(&format!("{{{inner}}}")) {
+                    return Err(format!("{source:?}: '{{' without '}}'"));
+                }
+                tokens.push(Token::Claim(template));
+                continue;
             }
             if chars.peek() == Some(&'*') {
                 chars.next();
@@ -62,7 +82,47 @@ impl ResourcePattern {
         })
     }
 
-    /// Whether the whole of `path` matches the whole pattern.
+    /// The literal text the pattern starts with (`/b/users/` of `/b/users/{sub}/**`).
+    pub fn literal_prefix(&self) -> &str {
+        match self.tokens.first() {
+            Some(Token::Literal(text)) => text,
+            _ => "",
+        }
+    }
+
+    /// Whether it has `{...}` templates (only clients of end users may use them).
+    pub fn has_templates(&self) -> bool {
+        self.tokens.iter().any(|t| matches!(t, Token::Claim(_)))
+    }
+
+    /// The pattern for `user`: each template replaced by the literal segment it stands for.
+    pub fn resolve(&self, user: Option<&EndUser>) -> Result<Cow<'_, Self>, TemplateProblem> {
+        if !self.has_templates() {
+            return Ok(Cow::Borrowed(self));
+        }
+        let mut tokens: Vec<Token> = Vec::with_capacity(self.tokens.len());
+        for token in &self.tokens {
+            let literal = match token {
+                Token::Claim(template) => template.segment(user)?,
+                Token::Literal(text) => text.as_str(),
+                wildcard => {
+                    tokens.push(wildcard.clone());
+                    continue;
+                }
+            };
+            match tokens.last_mut() {
+                Some(Token::Literal(previous)) => previous.push_str(literal),
+                _ => tokens.push(Token::Literal(literal.to_owned())),
+            }
+        }
+        Ok(Cow::Owned(Self {
+            source: self.source.clone(),
+            tokens,
+        }))
+    }
+
+    /// Whether the whole of `path` matches the whole pattern (templates match nothing: resolve
+    /// them first).
     pub fn matches(&self, path: &str) -> bool {
         // reachable[i] = the tokens seen so far can match exactly the first i bytes of `path`.
         // Byte positions are always char boundaries: literals are whole strings and wildcards
@@ -79,6 +139,7 @@ impl ResourcePattern {
                             next[start + literal.len()] = true;
                         }
                     }
+                    Token::Claim(_) => {}
                     Token::Segment | Token::Any => {
                         next[start] = true;
                         for (offset, c) in path[start..].char_indices() {
@@ -192,9 +253,101 @@ mod tests {
         assert!(!covers("/b/uploads/x.pdf", "/b/uploads/x.pdf"));
     }
 
+    fn user(subject: &str, claims: serde_json::Value) -> EndUser {
+        let serde_json::Value::Object(claims) = claims else {
+            panic!("claims are an object")
+        };
+        EndUser {
+            issuer_id: "idp".into(),
+            issuer: "https://idp.example".into(),
+            subject: subject.into(),
+            claims,
+        }
+    }
+
+    fn matches_for(pattern: &str, user: &EndUser, path: &str) -> bool {
+        ResourcePattern::parse(pattern)
+            .unwrap()
+            .resolve(Some(user))
+            .is_ok_and(|resolved| resolved.matches(path))
+    }
+
+    #[test]
+    fn templates_match_the_users_own_segment_only() {
+        let alice = user("alice", serde_json::json!({"tenant_id": "acme"}));
+        assert!(matches_for(
+            "/b/users/{sub}/**",
+            &alice,
+            "/b/users/alice/a.png"
+        ));
+        assert!(!matches_for(
+            "/b/users/{sub}/**",
+            &alice,
+            "/b/users/bob/a.png"
+        ));
+        assert!(!matches_for(
+            "/b/users/{sub}/**",
+            &alice,
+            "/b/users/alice2/a.png"
+        ));
+        assert!(matches_for(
+            "/b/t/{claims.tenant_id}/u-{sub}/*",
+            &alice,
+            "/b/t/acme/u-alice/x"
+        ));
+        assert!(!matches_for(
+            "/b/t/{claims.tenant_id}/**",
+            &alice,
+            "/b/t/other/x"
+        ));
+    }
+
+    #[test]
+    fn claim_values_cannot_widen_a_template() {
+        let path = "/b/users/{sub}/**";
+        // A wildcard in the subject matches only itself.
+        let star = user("*", serde_json::json!({}));
+        assert!(matches_for(path, &star, "/b/users/*/x"));
+        assert!(!matches_for(path, &star, "/b/users/bob/x"));
+        let double = user("**", serde_json::json!({}));
+        assert!(!matches_for(path, &double, "/b/users/bob/x"));
+        // An escaped slash is three characters of one segment.
+        let escaped = user("bob%2F..", serde_json::json!({}));
+        assert!(matches_for(path, &escaped, "/b/users/bob%2F../x"));
+        assert!(!matches_for(path, &escaped, "/b/users/bob/x"));
+        // Separators, dot segments and control characters are refused: nothing matches.
+        for subject in ["bob/..", "..", "a\\b", "a\u{0}b", "a\rb", ""] {
+            let user = user(subject, serde_json::json!({}));
+            let pattern = ResourcePattern::parse(path).unwrap();
+            assert!(pattern.resolve(Some(&user)).is_err(), "{subject:?}");
+        }
+    }
+
+    #[test]
+    fn a_resolved_template_covers_the_users_prefix() {
+        let alice = user("alice", serde_json::json!({}));
+        let pattern = ResourcePattern::parse("/b/users/{sub}/**").unwrap();
+        let resolved = pattern.resolve(Some(&alice)).unwrap();
+        assert!(resolved.covers_prefix("/b/users/alice/"));
+        assert!(!resolved.covers_prefix("/b/users/"));
+        assert!(
+            !pattern.covers_prefix("/b/users/alice/"),
+            "unresolved covers nothing"
+        );
+    }
+
     #[test]
     fn invalid_patterns_are_refused() {
-        for pattern in ["b/x", "", "/b/***", "/b/\n"] {
+        for pattern in [
+            "b/x",
+            "",
+            "/b/***",
+            "/b/\n",
+            "/b/{email}",
+            "/b/{sub",
+            "/b/}",
+            "/b/{claims.}",
+        ] {
             assert!(ResourcePattern::parse(pattern).is_err(), "{pattern:?}");
         }
     }

@@ -37,8 +37,14 @@ impl ChainHead {
 struct Record<'a> {
     action: Option<&'a str>,
     bucket: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_request_id: Option<&'a str>,
     client_id: Option<&'a str>,
     decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_user_issuer: Option<&'a str>,
     expires_at: Option<&'a str>,
     log: &'static str,
     object: Option<&'a str>,
@@ -47,6 +53,8 @@ struct Record<'a> {
     remote_addr: Option<&'a str>,
     request_id: &'a str,
     seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<&'a serde_json::Value>,
     time: &'a str,
 }
 
@@ -56,8 +64,11 @@ pub fn seal(event: &AuditEvent, time: &str, head: &ChainHead) -> (String, ChainH
     let record = Record {
         action: event.action,
         bucket: event.bucket.as_deref(),
+        caller_request_id: event.caller_request_id.as_deref(),
         client_id: event.client_id.as_deref(),
         decision: event.decision,
+        end_user: event.end_user.as_deref(),
+        end_user_issuer: event.end_user_issuer.as_deref(),
         expires_at: event.expires_at.as_deref(),
         log: "audit",
         object: event.object.as_deref(),
@@ -66,6 +77,7 @@ pub fn seal(event: &AuditEvent, time: &str, head: &ChainHead) -> (String, ChainH
         remote_addr: event.remote_addr.as_deref(),
         request_id: &event.request_id,
         seq: head.seq + 1,
+        suppressed: event.suppressed.as_ref(),
         time,
     };
     let canonical = serde_json::to_string(&record).expect("a record always serialises");

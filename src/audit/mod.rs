@@ -24,6 +24,9 @@ pub enum Decision {
     Failed,
     /// The audit sink works again after failed writes; the reason says since when.
     AuditResumed,
+    /// A periodic summary of the requests the rate limits turned away without a record each
+    /// (`suppressed`: counts by source, client and reason).
+    Suppressed,
     /// A signed document was checked (`/validate_signed_entity`); the reason gives the verdict.
     Validated,
 }
@@ -37,6 +40,7 @@ impl Decision {
             Decision::Unauthenticated => "unauthenticated",
             Decision::Failed => "failed",
             Decision::AuditResumed => "audit_resumed",
+            Decision::Suppressed => "suppressed",
             Decision::Validated => "validated",
         }
     }
@@ -46,7 +50,12 @@ impl Decision {
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub request_id: String,
+    /// The caller's own `x-request-id`, kept apart from the service's `request_id`.
+    pub caller_request_id: Option<String>,
     pub client_id: Option<String>,
+    /// The end user's `sub` and `iss`, when an identity provider's token authenticated.
+    pub end_user: Option<String>,
+    pub end_user_issuer: Option<String>,
     pub remote_addr: Option<String>,
     pub action: Option<&'static str>,
     pub bucket: Option<String>,
@@ -54,6 +63,8 @@ pub struct AuditEvent {
     pub expires_at: Option<String>,
     pub decision: Decision,
     pub reason: String,
+    /// Summary records only: `[{"source", "client", "reason", "count"}, ...]`.
+    pub suppressed: Option<serde_json::Value>,
 }
 
 impl AuditEvent {
@@ -61,7 +72,10 @@ impl AuditEvent {
     pub fn new(request_id: impl Into<String>, remote_addr: Option<String>) -> Self {
         Self {
             request_id: request_id.into(),
+            caller_request_id: None,
             client_id: None,
+            end_user: None,
+            end_user_issuer: None,
             remote_addr,
             action: None,
             bucket: None,
@@ -69,6 +83,7 @@ impl AuditEvent {
             expires_at: None,
             decision: Decision::Invalid,
             reason: String::new(),
+            suppressed: None,
         }
     }
 

@@ -13,6 +13,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub dev: bool,
 
+    /// Dev mode: use `SERVICE_ACCOUNT_KEY_PATH` anyway. Dev mode gives URLs to anyone who can
+    /// reach it, and V2 URLs do not sign the host, so a real key's URLs work at Google
+    /// [default: false].
+    #[arg(long, env = "DEV_ALLOW_KEY_FILE", value_name = "BOOL")]
+    pub dev_allow_key_file: Option<String>,
+
     /// Dev mode: port of the local object store [default: PORT + 1].
     #[arg(long, env = "DEV_STORE_PORT", value_name = "PORT")]
     pub store_port: Option<String>,
@@ -60,6 +66,38 @@ pub struct ServeArgs {
     /// Requests handled at once; more get 503 with Retry-After [default: 256].
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", value_name = "N")]
     pub max_concurrent_requests: Option<String>,
+
+    /// Connections open at once; past this new ones get 503 and are closed, while open ones
+    /// keep being served [default: 2048].
+    #[arg(long, env = "MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<String>,
+
+    /// Seconds a connection may take to send a request head (and a new connection its first
+    /// request), 1 to 300 [default: 10].
+    #[arg(long, env = "HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<String>,
+
+    /// Seconds an idle keep-alive connection stays open, 1 to 3600 [default: 60].
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", value_name = "SECONDS")]
+    pub keep_alive_timeout: Option<String>,
+
+    /// Refused requests per minute, per source address and per client, that are audited one
+    /// by one; more get 429 and are counted in the audit summary [default: 60].
+    #[arg(long, env = "REFUSALS_PER_MINUTE", value_name = "N")]
+    pub refusals_per_minute: Option<String>,
+
+    /// Refused requests in a burst before `REFUSALS_PER_MINUTE` applies [default: 30].
+    #[arg(long, env = "REFUSAL_BURST", value_name = "N")]
+    pub refusal_burst: Option<String>,
+
+    /// Seconds between audit summaries of what the rate limits turned away [default: 60].
+    #[arg(long, env = "AUDIT_SUMMARY_INTERVAL", value_name = "SECONDS")]
+    pub audit_summary_interval: Option<String>,
+
+    /// Serve /metrics (and /healthz, /readyz) on this port instead of the API's [default:
+    /// with the API].
+    #[arg(long, env = "METRICS_PORT", value_name = "PORT")]
+    pub metrics_port: Option<String>,
 
     /// Seconds between SIGTERM and closing the listener, while /readyz answers 503 so load
     /// balancers stop sending traffic, 0 to 60 [default: 0].
@@ -141,6 +179,36 @@ pub struct ServeArgs {
     /// Required `aud` of accepted JWTs.
     #[arg(long, env = "JWT_AUDIENCE", value_name = "AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Origins whose pages may call the API (CORS), comma-separated, such as
+    /// `https://app.example.com`; `*` for any [default: none, no CORS headers].
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
+
+    /// Request headers a cross-origin page may send, comma-separated
+    /// [default: authorization,content-type,x-request-id].
+    #[arg(long, env = "CORS_ALLOWED_HEADERS", value_name = "HEADERS")]
+    pub cors_allowed_headers: Option<String>,
+
+    /// Seconds a browser may cache a preflight answer, 0 to 86400 [default: 600].
+    #[arg(long, env = "CORS_MAX_AGE", value_name = "SECONDS")]
+    pub cors_max_age: Option<String>,
+
+    /// Seconds between checks of the clients file and JWKS files for changes (0: only on
+    /// SIGHUP) [default: 10].
+    #[arg(long, env = "CONFIG_WATCH_INTERVAL", value_name = "SECONDS")]
+    pub config_watch_interval: Option<String>,
+
+    /// Longest lifetime (`exp` minus `iat`) of an accepted JWT, in seconds; an issuer of the
+    /// clients file may set its own [default: 86400].
+    #[arg(long, env = "JWT_MAX_TOKEN_LIFETIME", value_name = "SECONDS")]
+    pub jwt_max_token_lifetime: Option<String>,
+
+    /// Fewest seconds between two fetches of an identity provider's JWKS (a floor for its
+    /// caching headers, and the rate limit of fetches for unknown key ids), 1 to 3600
+    /// [default: 30].
+    #[arg(long, env = "JWKS_MIN_REFRESH_INTERVAL", value_name = "SECONDS")]
+    pub jwks_min_refresh_interval: Option<String>,
 
     /// File the audit trail is appended to; `-` or unset: stdout.
     #[arg(long = "audit-log", env = "AUDIT_LOG_PATH", value_name = "FILE")]

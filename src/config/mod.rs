@@ -4,6 +4,9 @@
 
 mod args;
 pub mod backends_file;
+mod cors;
+mod dev;
+mod limits;
 mod parse;
 pub mod stores;
 mod tls;
@@ -19,6 +22,8 @@ use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
 pub use args::{Secret, ServeArgs};
+pub use cors::{CorsOrigins, CorsSettings};
+pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
     parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
     parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
@@ -38,12 +43,19 @@ pub const DEFAULT_SECRETS_TTL: u32 = 600;
 pub const DEFAULT_PORT: u16 = 4000;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEY_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONFIG_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+/// A token that lives longer than a day is refused unless an issuer allows more: a
+/// 100-year `exp` is a leaked credential for a century.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+pub const DEFAULT_JWKS_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 /// Enough to keep two cores busy with RSA while bounding memory and queueing.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_STORAGE_BASE_URL: &str = "https://storage.googleapis.com";
 pub const DEV_BUCKET: &str = "dev-bucket";
 pub const DEV_CLIENT_EMAIL: &str = "storage-signer-dev@dev.invalid";
+/// The issuer id of dev mode's stand-in identity provider.
+pub const DEV_ISSUER_ID: &str = "dev";
 
 /// Everything `serve` needs, validated.
 #[derive(Debug)]
@@ -62,10 +74,21 @@ pub struct Settings {
     pub signing: SigningSettings,
     /// How often the key file is checked for a rotated key; `None`: only on SIGHUP.
     pub key_watch_interval: Option<Duration>,
+    /// How often the clients file and JWKS files are checked for changes; `None`: only on
+    /// SIGHUP.
+    pub config_watch_interval: Option<Duration>,
     /// Requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
+    /// Which pages on other origins may call the API; `None`: no CORS headers.
+    pub cors: Option<CorsSettings>,
     /// Time between SIGTERM and closing the listener (readiness already failing).
     pub shutdown_drain: Duration,
+    /// The connection cap and the header-read and keep-alive timeouts.
+    pub connections: ConnectionSettings,
+    /// How refused requests are rate limited before they reach the audit trail.
+    pub refusals: RefusalSettings,
+    /// `/metrics` on a listener of its own (same host), when set.
+    pub metrics_port: Option<u16>,
     /// Where callers and their rules come from (kept to reload them on SIGHUP).
     pub access: AccessSettings,
     pub audit: AuditSettings,
@@ -146,6 +169,22 @@ pub struct AccessSettings {
     pub jwt: Option<JwtSettings>,
     /// `SECRETS_TTL`: the `max_ttl` of clients that set none.
     pub default_ttl: u32,
+    /// `JWT_MAX_TOKEN_LIFETIME`: the longest `exp - iat` of issuers that set none.
+    pub max_token_lifetime: u64,
+    /// `JWKS_MIN_REFRESH_INTERVAL`: fewest seconds between two fetches of a remote JWKS.
+    pub jwks_min_refresh_interval: Duration,
+    /// Dev mode without a clients file: the stand-in identity provider of the demo, trusted
+    /// (filled in by start-up once the dev store's address is known).
+    pub dev_issuer: Option<DevIssuer>,
+}
+
+/// The dev store's stand-in identity provider: its issuer, audience and public keys.
+#[derive(Debug, Clone)]
+pub struct DevIssuer {
+    pub issuer: String,
+    pub audience: String,
+    /// The JWKS document of its throw-away key.
+    pub jwks: String,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +242,9 @@ impl Settings {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
         let host = parse_host(args.host.as_deref(), default_host)?;
+        if dev {
+            dev::check_dev_mode(args, host)?;
+        }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
         let signer = signer(args)?;
@@ -215,6 +257,15 @@ impl Settings {
             0..=3600,
         )?;
         let key_watch_interval = (!key_watch_interval.is_zero()).then_some(key_watch_interval);
+        let config_watch_interval = parse_seconds(
+            ("CONFIG_WATCH_INTERVAL", "--config-watch-interval"),
+            args.config_watch_interval.as_deref(),
+            DEFAULT_CONFIG_WATCH_INTERVAL,
+            0..=3600,
+        )?;
+        let config_watch_interval =
+            (!config_watch_interval.is_zero()).then_some(config_watch_interval);
+        let cors = cors::parse_cors(args)?;
         let max_concurrent_requests = match args.max_concurrent_requests.as_deref() {
             None => DEFAULT_MAX_CONCURRENT_REQUESTS,
             Some(value) => match value.trim().parse::<usize>() {
@@ -234,6 +285,9 @@ impl Settings {
             Duration::ZERO,
             0..=60,
         )?;
+        let connections = limits::connections(args)?;
+        let refusals = limits::refusals(args)?;
+        let metrics_port = limits::metrics_port(args, port)?;
         let access = access(args, secrets_ttl)?;
         let audit = AuditSettings {
             path: match args.audit_log_path.as_deref() {
@@ -243,7 +297,7 @@ impl Settings {
             fsync: parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
                 .unwrap_or(false),
         };
-        let dev_store = dev.then(|| dev_store(args, port)).transpose()?;
+        let dev_store = dev.then(|| dev::dev_store(args, port)).transpose()?;
         let tls = TlsSettings::from_args(&args.tls, dev)?;
         let stores = StorageSettings::from_args(&args.stores)?;
         let validator = ValidatorSettings::from_args(&args.validator, request_timeout)?;
@@ -257,8 +311,13 @@ impl Settings {
             hmac,
             signing,
             key_watch_interval,
+            config_watch_interval,
             max_concurrent_requests,
+            cors,
             shutdown_drain,
+            connections,
+            refusals,
+            metrics_port,
             access,
             audit,
             dev_mode: dev,
@@ -304,6 +363,20 @@ fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigEr
         allow_anonymous,
         jwt: parse_jwt(args)?,
         default_ttl,
+        max_token_lifetime: parse_seconds(
+            ("JWT_MAX_TOKEN_LIFETIME", "--jwt-max-token-lifetime"),
+            args.jwt_max_token_lifetime.as_deref(),
+            Duration::from_secs(DEFAULT_MAX_TOKEN_LIFETIME_SECS),
+            60..=31_622_400,
+        )?
+        .as_secs(),
+        jwks_min_refresh_interval: parse_seconds(
+            ("JWKS_MIN_REFRESH_INTERVAL", "--jwks-min-refresh-interval"),
+            args.jwks_min_refresh_interval.as_deref(),
+            DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+            1..=3600,
+        )?,
+        dev_issuer: None,
     })
 }
 
@@ -469,35 +542,5 @@ fn signing(
         default_version,
         bucket_styles: parse_bucket_styles(args.bucket_url_styles.as_deref(), known_buckets)?,
         hmac_buckets,
-    })
-}
-
-fn dev_store(args: &ServeArgs, port: u16) -> Result<DevStoreSettings, ConfigError> {
-    let default_port = if port == 0 { 0 } else { port.saturating_add(1) };
-    let store_port = match args.store_port.as_deref() {
-        None => default_port,
-        Some(value) => value.trim().parse().map_err(|_| {
-            ConfigError::new(
-                "DEV_STORE_PORT",
-                "--store-port",
-                format!("must be a port number from 0 to 65535; got {value:?}"),
-            )
-        })?,
-    };
-    let cors_origins = args
-        .store_cors_origins
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Ok(DevStoreSettings {
-        port: store_port,
-        dir: args.store_dir.as_deref().map(std::path::PathBuf::from),
-        cors_origins,
-        is_storage_base_url: args.storage_base_url.is_none(),
-        key_is_generated: args.service_account_key_path.is_none(),
     })
 }

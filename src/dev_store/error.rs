@@ -64,6 +64,18 @@ impl StoreError {
         )
     }
 
+    /// Why an object was not stored, as GCS would say it.
+    pub fn not_stored(reason: &super::objects::NotStored) -> Self {
+        match reason {
+            super::objects::NotStored::Precondition => Self::precondition_failed(),
+            super::objects::NotStored::Full => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "InsufficientStorage",
+                "The dev store holds as much as it may in memory; delete objects, or use DEV_STORE_DIR.",
+            ),
+        }
+    }
+
     pub fn no_such_key() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

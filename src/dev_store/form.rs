@@ -56,7 +56,7 @@ pub async fn upload(
     let stored = store
         .objects
         .put(bucket, &upload.key, object, None)
-        .map_err(|_| StoreError::precondition_failed())?;
+        .map_err(|reason| StoreError::not_stored(&reason))?;
     Ok(answer(bucket, &upload, &stored))
 }
 
@@ -184,6 +184,7 @@ pub fn verify_form(
         return Err(StoreError::expired());
     }
     let key = required("key")?.replace("${filename}", file_name);
+    check_gcs_object_name(&key)?;
     let value_of = |name: &str| -> Option<String> {
         match name {
             "bucket" => Some(bucket.to_owned()),
@@ -217,6 +218,27 @@ pub fn verify_form(
         success_action_redirect: field("success_action_redirect").map(str::to_owned),
         success_action_status: field("success_action_status").map(str::to_owned),
     })
+}
+
+/// The names GCS itself refuses (its object naming rules): empty, `.` or `..`, a carriage
+/// return or line feed, over 1024 bytes, or under `.well-known/acme-challenge/`. Anything else
+/// is stored under exactly that name: GCS does not resolve `..` segments, so
+/// `forms/1/../../admin/x` is an object inside `forms/1/`, not `admin/x`. (A policy cannot
+/// forbid `..` either: its `starts-with` condition sees the name as text.)
+fn check_gcs_object_name(name: &str) -> Result<(), StoreError> {
+    let refused = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['\r', '\n'])
+        || name.len() > crate::domain::MAX_OBJECT_NAME_BYTES
+        || name.starts_with(".well-known/acme-challenge/");
+    if refused {
+        return Err(StoreError::bad_request(
+            "InvalidObjectName",
+            "The object name is not valid in Cloud Storage.",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks every condition of the policy `document` against the form; returns the names of

@@ -5,6 +5,7 @@
 
 mod error;
 mod form;
+pub mod idp;
 mod objects;
 mod resumable;
 mod verify;
@@ -57,8 +58,8 @@ impl DevStore {
 }
 
 /// The store's routes, with CORS for `cors_origins` (`*` for any), as a bucket's CORS
-/// configuration would allow them.
-pub fn router(store: Arc<DevStore>, cors_origins: &[String]) -> Router {
+/// configuration would allow them; with the stand-in identity provider under `/_idp/`.
+pub fn router(store: Arc<DevStore>, idp: Arc<idp::DevIdp>, cors_origins: &[String]) -> Router {
     let origins = if cors_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
@@ -82,11 +83,17 @@ pub fn router(store: Arc<DevStore>, cors_origins: &[String]) -> Router {
             header::ETAG,
             header::LOCATION,
             header::CONTENT_RANGE,
+            header::CONTENT_DISPOSITION,
+            header::CACHE_CONTROL,
             HeaderName::from_static("x-goog-generation"),
             HeaderName::from_static("x-goog-hash"),
         ])
         .max_age(Duration::from_secs(3600));
-    Router::new().fallback(handle).layer(cors).with_state(store)
+    Router::new()
+        .nest_service(idp::PATH, idp::router(idp))
+        .fallback(handle)
+        .layer(cors)
+        .with_state(store)
 }
 
 async fn handle(State(store): State<Arc<DevStore>>, request: Request) -> Response {
@@ -133,6 +140,7 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
             &bucket,
             &name,
             &headers,
+            raw_query.as_deref(),
             request.method() == Method::HEAD,
         ),
         Method::PUT => {
@@ -143,7 +151,7 @@ async fn serve(store: &DevStore, request: Request) -> Result<Response, StoreErro
             let stored = store
                 .objects
                 .put(&bucket, &name, object, generation)
-                .map_err(|_| StoreError::precondition_failed())?;
+                .map_err(|reason| StoreError::not_stored(&reason))?;
             Ok(stored_response(StatusCode::OK, &stored))
         }
         Method::DELETE => match store.objects.delete(&bucket, &name, generation) {
@@ -269,6 +277,8 @@ fn new_object(
         content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
         generation: 0,
         metadata,
+        cache_control: header_value(headers, "cache-control"),
+        content_disposition: header_value(headers, "content-disposition"),
         updated: now.unix_timestamp(),
     }
 }
@@ -291,7 +301,30 @@ fn object_headers(object: &Object) -> Vec<(HeaderName, String)> {
             headers.push((name, value.clone()));
         }
     }
+    if let Some(value) = &object.cache_control {
+        headers.push((header::CACHE_CONTROL, value.clone()));
+    }
+    if let Some(value) = &object.content_disposition {
+        headers.push((header::CONTENT_DISPOSITION, value.clone()));
+    }
     headers
+}
+
+/// `response-content-type` and `response-content-disposition` of a read: they replace the
+/// stored headers in the response, as GCS does.
+fn response_overrides(raw_query: Option<&str>) -> Vec<(HeaderName, String)> {
+    query_pairs(raw_query)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let header = match percent_decode(&name).as_str() {
+                "response-content-type" => header::CONTENT_TYPE,
+                "response-content-disposition" => header::CONTENT_DISPOSITION,
+                _ => return None,
+            };
+            // V2 URLs form-encode the value (a space is `+`), V4 URLs percent-encode it.
+            Some((header, percent_decode(&value.replace('+', "%20"))))
+        })
+        .collect()
 }
 
 fn stored_response(status: StatusCode, object: &Object) -> Response {
@@ -309,6 +342,7 @@ fn read(
     bucket: &str,
     name: &str,
     headers: &HeaderMap,
+    raw_query: Option<&str>,
     head: bool,
 ) -> Result<Response, StoreError> {
     let object = store
@@ -344,7 +378,10 @@ fn read(
             response_headers.insert(header::CONTENT_RANGE, value);
         }
     }
-    for (name, value) in object_headers(&object) {
+    for (name, value) in object_headers(&object)
+        .into_iter()
+        .chain(response_overrides(raw_query))
+    {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response_headers.insert(name, value);
         }

@@ -20,6 +20,11 @@ pub struct Object {
     pub md5: String,
     /// `x-goog-meta-*` headers.
     pub metadata: Vec<(String, String)>,
+    /// `Cache-Control` and `Content-Disposition` of the upload, served back on reads.
+    #[serde(default)]
+    pub cache_control: Option<String>,
+    #[serde(default)]
+    pub content_disposition: Option<String>,
     /// Unix seconds.
     pub updated: i64,
 }
@@ -40,6 +45,18 @@ enum Backend {
 /// An `x-goog-if-generation-match` that did not hold.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PreconditionFailed;
+
+/// Why an object was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotStored {
+    Precondition,
+    /// The in-memory store holds [`MAX_MEMORY_BYTES`] already.
+    Full,
+}
+
+/// All objects of the in-memory store together: anyone who reaches the dev store with a URL
+/// could otherwise fill the machine's memory.
+pub const MAX_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 
 impl Objects {
     pub fn in_memory() -> Self {
@@ -87,16 +104,24 @@ impl Objects {
         name: &str,
         mut object: Object,
         if_generation_match: Option<u64>,
-    ) -> Result<Object, PreconditionFailed> {
+    ) -> Result<Object, NotStored> {
         let _guard = lock(&self.lock);
-        let current = self.get(bucket, name).map(|o| o.generation);
+        let existing = self.get(bucket, name);
+        let current = existing.as_ref().map(|o| o.generation);
         match (if_generation_match, current) {
-            (Some(0), Some(_)) => return Err(PreconditionFailed),
+            (Some(0), Some(_)) => return Err(NotStored::Precondition),
             (Some(wanted), Some(generation)) if wanted != 0 && wanted != generation => {
-                return Err(PreconditionFailed);
+                return Err(NotStored::Precondition);
             }
-            (Some(wanted), None) if wanted != 0 => return Err(PreconditionFailed),
+            (Some(wanted), None) if wanted != 0 => return Err(NotStored::Precondition),
             _ => {}
+        }
+        if let Backend::Memory(map) = &self.backend {
+            let held: usize = lock(map).values().map(|o| o.data.len()).sum();
+            let replaced = existing.map_or(0, |o| o.data.len());
+            if held - replaced + object.data.len() > MAX_MEMORY_BYTES {
+                return Err(NotStored::Full);
+            }
         }
         object.generation = current.map_or(1, |g| g + 1).max(next_generation());
         match &self.backend {
@@ -172,6 +197,8 @@ mod tests {
             generation: 0,
             md5: String::new(),
             metadata: Vec::new(),
+            cache_control: None,
+            content_disposition: None,
             updated: 0,
         }
     }
@@ -182,7 +209,7 @@ mod tests {
         assert_eq!(store.get("b", "x").unwrap().data, b"one");
         assert_eq!(
             store.put("b", "x", object(b"two"), Some(0)).unwrap_err(),
-            PreconditionFailed
+            NotStored::Precondition
         );
         let second = store
             .put("b", "x", object(b"two"), Some(first.generation))
@@ -199,6 +226,21 @@ mod tests {
     #[test]
     fn memory_store_honours_generations() {
         exercise(&Objects::in_memory());
+    }
+
+    #[test]
+    fn memory_store_holds_at_most_its_cap() {
+        let store = Objects::in_memory();
+        let big = vec![0; MAX_MEMORY_BYTES / 2];
+        store.put("b", "one", object(&big), None).unwrap();
+        store.put("b", "two", object(&big), None).unwrap();
+        assert_eq!(
+            store.put("b", "three", object(b"x"), None).unwrap_err(),
+            NotStored::Full
+        );
+        store
+            .put("b", "two", object(b"smaller"), None)
+            .expect("replacing an object frees its bytes");
     }
 
     #[test]

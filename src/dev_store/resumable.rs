@@ -17,12 +17,16 @@ use super::{
 /// How long a resumable upload session stays open: a week, as GCS's session URIs (a limit of
 /// its own, not the signed-URL lifetime).
 const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Open sessions the store keeps at once; each is small, but they are free to open.
+const MAX_SESSIONS: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Session {
     bucket: String,
     name: String,
     content_type: String,
+    /// The signed headers of the start that the object keeps (metadata, cache control).
+    object_headers: HeaderMap,
     if_generation_match: Option<u64>,
     length_range: Option<(u64, u64)>,
     expires: OffsetDateTime,
@@ -41,20 +45,39 @@ pub fn start(
         .map(|range| parse_range(&range))
         .transpose()?;
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut sessions = store
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    sessions.retain(|_, session| session.expires > now);
+    if sessions.len() >= MAX_SESSIONS {
+        return Err(StoreError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManySessions",
+            "The dev store has as many open upload sessions as it keeps; finish some first.",
+        ));
+    }
     let session = Session {
         bucket,
         name,
         content_type: header_value(headers, "content-type")
             .unwrap_or_else(|| "application/octet-stream".into()),
+        object_headers: headers
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.as_str();
+                name.starts_with("x-goog-meta-")
+                    || name == "cache-control"
+                    || name == "content-disposition"
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
         if_generation_match,
         length_range,
         expires: now + SESSION_LIFETIME,
     };
-    store
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(upload_id.clone(), session);
+    sessions.insert(upload_id.clone(), session);
+    drop(sessions);
     let location = format!("{}{raw_path}?upload_id={upload_id}", store.base_url);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
@@ -92,7 +115,7 @@ pub async fn finish(
     let object = new_object(
         body.to_vec(),
         Some(session.content_type),
-        &HeaderMap::new(),
+        &session.object_headers,
         OffsetDateTime::now_utc(),
     );
     let stored = store
@@ -103,6 +126,6 @@ pub async fn finish(
             object,
             session.if_generation_match,
         )
-        .map_err(|_| StoreError::precondition_failed())?;
+        .map_err(|reason| StoreError::not_stored(&reason))?;
     Ok(stored_response(StatusCode::OK, &stored))
 }

@@ -3,6 +3,8 @@
 
 mod action;
 mod bucket_name;
+mod content_type;
+mod header_text;
 mod headers;
 pub mod limits;
 mod object_name;
@@ -10,7 +12,9 @@ mod upload;
 
 pub use action::Action;
 pub use bucket_name::BucketName;
-pub use headers::{ContentMd5, ContentType};
+pub use content_type::{ContentType, parse_content_type_prefix};
+pub use header_text::{HeaderText, is_metadata_name};
+pub use headers::ContentMd5;
 pub use limits::{MAX_OBJECT_NAME_BYTES, MAX_OBJECT_SIZE, MAX_URL_LIFETIME_SECS};
 pub use object_name::ObjectName;
 pub use upload::{ContentLengthRange, SigningVersion};

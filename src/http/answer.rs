@@ -1,33 +1,74 @@
-//! The last two steps of every signing request: write the decision's audit record, then
-//! answer. Fail closed: when the record cannot be written, nothing is issued (503).
+//! The steps around every signing decision: admitting the caller (its rate limit and a
+//! signing slot), then writing the decision's audit record and answering. Fail closed: when
+//! the record cannot be written, nothing is issued (503).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::SemaphorePermit;
 
 use super::request_log::DecisionLogFields;
+use crate::access::ANONYMOUS;
 use crate::app::App;
+use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::issuing::Outcome;
+use crate::issuing::{Caller, Outcome};
 
-/// Writes `outcome`'s audit record, then answers with `respond` (or the refusal's error). The
-/// request log gets the decision's fields either way.
+/// Lets an authenticated caller in for `urls` URLs: within its client's `rate_limit`, and
+/// with a signing slot, which it holds until the answer. A caller that failed to
+/// authenticate takes no slot: its refusal is held to the refusal limit instead.
+pub fn admit<'a>(
+    app: &'a App,
+    caller: &Caller,
+    source: IpAddr,
+    urls: usize,
+) -> Result<Option<SemaphorePermit<'a>>, ApiError> {
+    let Ok(caller) = caller else {
+        return Ok(None);
+    };
+    app.check_rate(&caller.client, end_user(caller, source), urls, source)
+        .and_then(|()| app.signing_slot())
+        .map(Some)
+}
+
+/// Whom a client's `rate_limit` counts apart: each end user of a token by issuer and
+/// subject, the callers of the `anonymous` client by source address; other clients as one.
+fn end_user(caller: &Authenticated, source: IpAddr) -> Option<String> {
+    if let Some(user) = &caller.end_user {
+        return Some(format!("{}|{}", user.issuer, user.subject));
+    }
+    (caller.client.id == ANONYMOUS).then(|| source.to_string())
+}
+
+/// Writes `outcome`'s audit record, then answers with `respond` (or the refusal's error). A
+/// refusal past the refusal limit of its source or client gets a 429 and is counted in the
+/// next summary record instead. The request log gets the decision's fields either way.
 pub async fn after_audit<T>(
     app: &Arc<App>,
+    source: IpAddr,
     outcome: Outcome<T>,
     respond: impl FnOnce(T) -> Response,
 ) -> Response {
     let log_fields = DecisionLogFields::from(&outcome.record);
-    let mut response = match app.record(outcome.record).await {
-        Err(unavailable) => ApiError::from(unavailable).into_response(),
-        Ok(()) => match outcome.result {
-            Ok(value) => respond(value),
-            Err(error) => error.into_response(),
-        },
+    let mut response = match recorded(app, source, outcome).await {
+        Ok(value) => respond(value),
+        Err(error) => error.into_response(),
     };
     response.extensions_mut().insert(log_fields);
     response
+}
+
+/// The result of `outcome` once its record is written (or the refusal was counted instead).
+pub async fn recorded<T>(
+    app: &Arc<App>,
+    source: IpAddr,
+    Outcome { record, result }: Outcome<T>,
+) -> Result<T, ApiError> {
+    app.admit_refusal(&record, source)?;
+    app.record(record).await?;
+    result
 }
 
 /// Issued URLs are bearer credentials: no cache may keep a response that holds them.

@@ -68,6 +68,24 @@ pub struct Secret {
     /// Uploads only: shorthand for `content_length_range: [0, max_size]`.
     #[schema(minimum = 0)]
     pub max_size: Option<u64>,
+    /// `GET`/`HEAD` only: the `Content-Type` the download is served with
+    /// (`response-content-type`), where a rule of the caller lists it.
+    #[schema(max_length = 256, example = "application/pdf")]
+    pub response_content_type: Option<String>,
+    /// `GET`/`HEAD` only: the `Content-Disposition` the download is served with
+    /// (`response-content-disposition`), e.g. to save it under a name; visible ASCII, starting
+    /// with a disposition type the caller's rule lists.
+    #[schema(max_length = 1024, example = "attachment; filename=\"scan 1.pdf\"")]
+    pub response_content_disposition: Option<String>,
+    /// `PUT`/`RESUMABLE` only: custom metadata, signed as `x-goog-meta-<name>` headers (names:
+    /// a-z 0-9 - _; values visible ASCII), where a rule of the caller lists the names.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `PUT`/`RESUMABLE` with V4 only: the `Cache-Control` to sign (visible ASCII).
+    #[schema(max_length = 1024, example = "public, max-age=3600")]
+    pub cache_control: Option<String>,
+    /// `PUT`/`RESUMABLE` with V4 only: the `Content-Disposition` to sign.
+    #[schema(max_length = 1024, example = "attachment; filename=\"report.pdf\"")]
+    pub content_disposition: Option<String>,
     /// Swift buckets: the URL covers every object under `resource_id[/resource_name]/`
     /// (`temp_url_prefix`).
     pub prefix: Option<bool>,
@@ -108,7 +126,7 @@ pub struct BatchBody {
 
 /// The request for a browser form upload (a V4 POST policy).
 #[derive(ToSchema)]
-#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type_prefix": "image/", "max_size": 10_485_760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
+#[schema(example = json!({"policy": {"bucket": "dev-bucket", "key_prefix": "uploads/42/", "content_type": "image/png", "max_size": 10_485_760, "metadata": {"owner": "user-42"}, "success_action_status": 201}}))]
 pub struct PolicyBody {
     pub policy: Policy,
 }
@@ -127,9 +145,12 @@ pub struct Policy {
     /// Any object name starting with this (the form's `key` is `prefix${filename}`).
     #[schema(max_length = 1024)]
     pub key_prefix: Option<String>,
-    /// Exact `Content-Type` of the upload.
+    /// Exact `Content-Type` of the upload: one media type, `type/subtype` with optional
+    /// `; name=value` parameters (tokens only, no commas or quotes).
     pub content_type: Option<String>,
-    /// The upload's `Content-Type` must start with this.
+    /// The upload's `Content-Type` must start with this (tokens and one `/`). Granted only
+    /// where the caller's rule lists no `content_types`: a prefix admits whatever starts with
+    /// it, `image/svg+xml` for `image/`.
     pub content_type_prefix: Option<String>,
     #[schema(min_items = 2, max_items = 2)]
     pub content_length_range: Option<Vec<u64>>,
@@ -258,7 +279,7 @@ impl Modify for BearerSchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("An RS256 or ES256 JWT (e.g. a Kubernetes service-account token) whose `sub` is a client's `jwt_subject`."))
+                    .description(Some("An RS256 or ES256 JWT: a workload's (e.g. a Kubernetes service-account token) whose `sub` is a client's `jwt_subject`, or an end user's token from an identity provider of the clients file (`[[issuers]]`), acting as the client whose `end_users` takes it."))
                     .build(),
             ),
         );
@@ -293,6 +314,8 @@ pub mod examples {
                "data": {"action": "PUT", "bucket": "dev-bucket", "resource_id": "declarations/42", "resource_name": "scan 1.pdf",
                         "content_type": "application/pdf", "content_md5": null,
                         "secret_url": "http://127.0.0.1:4001/dev-bucket/declarations/42/scan%201.pdf?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=storage-signer-dev%40dev.invalid%2F20261128%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261128T100223Z&X-Goog-Expires=600&X-Goog-SignedHeaders=content-type%3Bhost%3Bx-goog-content-length-range%3Bx-goog-if-generation-match&X-Goog-Signature=5ece7a4c…",
+                        "url": "http://127.0.0.1:4001/dev-bucket/declarations/42/scan%201.pdf?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=storage-signer-dev%40dev.invalid%2F20261128%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261128T100223Z&X-Goog-Expires=600&X-Goog-SignedHeaders=content-type%3Bhost%3Bx-goog-content-length-range%3Bx-goog-if-generation-match&X-Goog-Signature=5ece7a4c…",
+                        "method": "PUT", "fields": {},
                         "expires_at": "2026-11-28T10:12:23Z", "inserted_at": "2026-11-28T10:02:23Z", "version": "v4", "backend": "gcs",
                         "headers": {"Content-Type": "application/pdf", "x-goog-content-length-range": "0,10485760", "x-goog-if-generation-match": "0"}}})
     }

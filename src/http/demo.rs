@@ -6,6 +6,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 
 use crate::app::AppState;
+use crate::config::DEV_ISSUER_ID;
 
 const PAGE: &str = include_str!("../../static/index.html");
 const API_PAGE: &str = include_str!("../../static/api.html");
@@ -18,9 +19,17 @@ pub async fn page(State(state): State<AppState>) -> impl IntoResponse {
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
+    // Dev mode's stand-in identity provider, when the demo's users are configured.
+    let idp = state
+        .authenticator()
+        .issuers()
+        .iter()
+        .find(|issuer| issuer.id == DEV_ISSUER_ID)
+        .map(|issuer| issuer.policy.issuer.clone())
+        .unwrap_or_default();
     (
         [(header::CACHE_CONTROL, "no-store")],
-        Html(PAGE.replace("{{BUCKET}}", &bucket)),
+        Html(PAGE.replace("{{BUCKET}}", &bucket).replace("{{IDP}}", &idp)),
     )
 }
 

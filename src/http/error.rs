@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::request_log::RequestId;
+use super::request_log::{RequestId, RequestIds};
 use crate::domain::InvalidEntry;
 use crate::error::ApiError;
 
@@ -34,7 +34,7 @@ pub struct ErrorMeta {
 pub struct ErrorDetail {
     /// `request_malformed`, `access_denied`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `request_timeout`, `request_too_large`, `content_type_invalid`, `validation_failed`,
-    /// `internal_error`, `service_unavailable`, `overloaded` or `bad_gateway`.
+    /// `internal_error`, `service_unavailable`, `overloaded`, `rate_limited` or `bad_gateway`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// What went wrong, for a person.
@@ -80,6 +80,7 @@ pub fn status(error: &ApiError) -> StatusCode {
             StatusCode::SERVICE_UNAVAILABLE
         }
         ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
         ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -114,6 +115,9 @@ impl IntoResponse for ApiError {
             ApiError::AuditUnavailable | ApiError::SignerUnavailable(_) | ApiError::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
             _ => {}
         }
         let notes = ErrorNotes {
@@ -125,13 +129,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Writes the body of an error response and logs our own failures, under `request_id`.
-pub fn finish(mut response: Response, request_id: &RequestId) -> Response {
+/// Writes the body of an error response (with the id the caller sees) and logs our own
+/// failures under the service's id of the request (and the caller's, apart).
+pub fn finish(mut response: Response, ids: &RequestIds) -> Response {
     let Some(notes) = response.extensions_mut().remove::<ErrorNotes>() else {
         return response;
     };
+    let request_id = ids.answer();
     for detail in &notes.logged {
-        tracing::error!(%request_id, error = detail.as_str(), "internal error");
+        tracing::error!(
+            request_id = %ids.own,
+            caller_request_id = ids.caller.as_ref().map(RequestId::as_str),
+            error = detail.as_str(),
+            "internal error"
+        );
     }
     let Some(detail) = notes.body else {
         return response;

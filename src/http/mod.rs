@@ -2,6 +2,7 @@
 
 mod answer;
 pub mod api_doc;
+mod cors;
 mod demo;
 pub mod error;
 mod health;
@@ -22,15 +23,16 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use request_log::RequestId;
+pub use request_log::{RequestId, RequestIds};
 
-use crate::app::{App, AppState};
+use crate::app::AppState;
 use crate::error::ApiError;
 
-pub fn router(state: AppState) -> Router {
+/// The API. `with_metrics`: whether `/metrics` is served here too (not when `METRICS_PORT`
+/// gives it a listener of its own).
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     // The API reference is static and renders the public `/openapi.json`: served in
     // production too. The upload demo needs the dev store: dev mode only.
     let pages = Router::new().route("/docs", get(demo::api_page));
@@ -39,22 +41,11 @@ pub fn router(state: AppState) -> Router {
     } else {
         pages
     };
-    // Past the limit a request is answered 503 at once rather than queued: a queue only adds
-    // latency, and the load balancer can try another replica.
-    let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new({
-            let state = Arc::clone(&state);
-            move |error: tower::BoxError| {
-                let state = Arc::clone(&state);
-                async move { overloaded_or_timed_out(&state, &error) }
-            }
-        }))
-        .load_shed()
-        // Global: `Router::layer` gives each route its own copy of a layer, and a plain
-        // concurrency limit would then count per route.
-        .layer(GlobalConcurrencyLimitLayer::new(
-            state.limits.max_concurrent_requests,
-        ))
+    // A request still unanswered after REQUEST_TIMEOUT (a body trickled in, say) gets a 408.
+    // The signing slots (MAX_CONCURRENT_REQUESTS) are taken in the handlers, by authenticated
+    // callers whose body has arrived: a caller that never finishes its body holds none.
+    let timeout = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(timed_out))
         .timeout(state.limits.request_timeout);
     let signing = pages
         .route("/media_content_storage_secrets", post(secrets::create))
@@ -65,17 +56,44 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are limited by the `JsonBody` extractor of each route.
         .layer(DefaultBodyLimit::disable())
-        .layer(overload);
-    // Probes and metrics bypass the limit: an overloaded replica must still say so.
-    let operations = Router::new()
+        .layer(timeout);
+    let operations = if with_metrics { operations() } else { probes() };
+    finish(operations.merge(signing), state)
+}
+
+/// The probes and `/metrics`, for the listener of `METRICS_PORT`.
+pub fn operations_router(state: AppState) -> Router {
+    finish(
+        operations()
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed),
+        state,
+    )
+}
+
+/// Probes and metrics: they need no slot, so an overloaded replica still says so.
+fn probes() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/openapi.json", get(api_doc::openapi_json));
-    operations
-        .merge(signing)
+        .route("/openapi.json", get(api_doc::openapi_json))
+}
+
+fn operations() -> Router<AppState> {
+    probes().route("/metrics", get(metrics::metrics))
+}
+
+/// The layers every route gets: the panic guard, CORS, then the request log outside them.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    let mut layered = routes
         // Inside the request log, so a panic is logged with its request id and status.
-        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(CatchPanicLayer::custom(answer_panic));
+    // Outside the routes and the overload limit (a preflight needs neither), inside the request
+    // log (errors get their CORS headers before their body is written there).
+    if let Some(cors) = &state.limits.cors {
+        layered = layered.layer(cors::layer(cors));
+    }
+    layered
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             request_log::track,
@@ -83,11 +101,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn overloaded_or_timed_out(state: &App, error: &tower::BoxError) -> Response {
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        state.metrics.overload_rejections.inc();
-        ApiError::Overloaded.into_response()
-    } else if error.is::<tower::timeout::error::Elapsed>() {
+async fn timed_out(error: tower::BoxError) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
         ApiError::Timeout.into_response()
     } else {
         ApiError::Internal(anyhow::anyhow!("middleware failed: {error}")).into_response()
@@ -138,7 +153,11 @@ mod tests {
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let response = error::finish(response, &RequestId::generate());
+        let ids = RequestIds {
+            own: RequestId::generate(),
+            caller: None,
+        };
+        let response = error::finish(response, &ids);
         assert_eq!(response.status(), 500);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -8,12 +8,14 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 
 use super::error;
 use crate::app::App;
 use crate::audit::{AuditEvent, Decision};
+use crate::error::ApiError;
+use crate::metrics;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -54,6 +56,24 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// The ids of one request: the service's own (`request_id` in logs and audit records), and
+/// the caller's `x-request-id` when it sent a sane one (`caller_request_id`). Kept apart so a
+/// caller cannot make its records pass for another request's, or for the service's own
+/// records (`-`). Responses carry the caller's id when there is one, as ael.api did, and the
+/// service's otherwise.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    pub own: RequestId,
+    pub caller: Option<RequestId>,
+}
+
+impl RequestIds {
+    /// The id responses carry.
+    pub fn answer(&self) -> &RequestId {
+        self.caller.as_ref().unwrap_or(&self.own)
+    }
+}
+
 /// What a handler adds to the request's log line about its decision. Never the URL.
 #[derive(Debug, Clone)]
 pub struct DecisionLogFields {
@@ -82,13 +102,19 @@ impl From<&AuditEvent> for DecisionLogFields {
 /// line when the response is ready.
 pub async fn track(State(state): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(RequestId::from_header)
-        .unwrap_or_else(RequestId::generate);
+    let ids = RequestIds {
+        own: RequestId::generate(),
+        caller: request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(RequestId::from_header),
+    };
+    let request_id = ids.answer().clone();
     request.extensions_mut().insert(request_id.clone());
-    let method = request.method().clone();
+    request.extensions_mut().insert(ids.clone());
+    // Only known methods get further: an invented one (of any length) is answered here, and
+    // counted as `other`, so callers cannot add label values to the metrics.
+    let method = metrics::method_label(request.method().as_str());
     // The route pattern, not the path: one series per route whatever the callers send.
     let route = request
         .extensions()
@@ -102,7 +128,12 @@ pub async fn track(State(state): State<Arc<App>>, mut request: Request, next: Ne
         .take(MAX_LOGGED_PATH_LEN)
         .collect();
 
-    let mut response = error::finish(next.run(request).await, &request_id);
+    let response = if method == "other" {
+        ApiError::MethodNotAllowed.into_response()
+    } else {
+        next.run(request).await
+    };
+    let mut response = error::finish(response, &ids);
 
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -111,13 +142,14 @@ pub async fn track(State(state): State<Arc<App>>, mut request: Request, next: Ne
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe_request(&route, method.as_str(), status, elapsed);
+        .observe_request(&route, method, status, elapsed);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     // Fields that are `None` are left out of the line.
     let decided = response.extensions().get::<DecisionLogFields>();
     tracing::info!(
-        request_id = %request_id,
-        method = %method,
+        request_id = %ids.own,
+        caller_request_id = ids.caller.as_ref().map(RequestId::as_str),
+        method,
         path,
         status,
         latency_ms,

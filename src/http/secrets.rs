@@ -14,15 +14,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{after_audit, no_store};
+use super::answer::{admit, after_audit, no_store, recorded};
 use super::api_doc;
 use super::error::{self, ErrorBody, ErrorDetail, ErrorNotes};
 use super::json_body::JsonBody;
-use super::request_log::RequestId;
+use super::request_log::{RequestId, RequestIds};
 use crate::app::AppState;
 use crate::domain::limits::MAX_BATCH_BODY_BYTES;
 use crate::error::ApiError;
-use crate::issuing::{self, IssuedSecret, Origin, Outcome, Unreadable};
+use crate::issuing::{self, IssuedSecret, Origin, Unreadable};
 use crate::request::SecretRequest;
 use crate::timestamp;
 
@@ -50,6 +50,8 @@ use crate::timestamp;
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody, example = json!(api_doc::examples::validation_failed())),
+        (status = 429, description = "Rate limited: the client's `rate_limit`, or too many refused requests from this source address or client; no audit record of its own (counted in the audit summary)", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault; the request id finds it in our logs", body = ErrorBody),
         (status = 503, description = "No URL was issued: too many requests in flight (`overloaded`), or the audit record could not be written or IAM did not sign (`service_unavailable`)", body = ErrorBody,
          headers(("retry-after" = String, description = "Seconds to wait"))),
@@ -58,17 +60,25 @@ use crate::timestamp;
 pub async fn create(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
+    let _slot = match admit(&app, &caller, remote.ip(), 1) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let secret = body.map_err(Unreadable::from).and_then(|JsonBody(body)| {
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
-    let outcome = issuing::decide_secret(&app.rules, &origin(&request_id, remote), caller, secret);
+    let outcome = issuing::decide_secret(&app.rules, &origin(&ids, remote), caller, secret);
     let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
-    after_audit(&app, outcome, |issued| created(&request_id, issued)).await
+    after_audit(&app, remote.ip(), outcome, |issued| {
+        created(&request_id, issued)
+    })
+    .await
 }
 
 /// `POST /media_content_storage_secrets/batch`: `{"secrets": [...]}`, up to 100. The caller
@@ -90,6 +100,8 @@ pub async fn create(
         (status = 413, description = "The body is over 512 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "`secrets` is missing, not an array, empty or over 100", body = ErrorBody),
+        (status = 429, description = "Rate limited: the client's `rate_limit` (a batch counts one per secret), or too many refused requests from this source; refused items past the refusal limit get status 429 inside a 200", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault", body = ErrorBody),
         (status = 503, description = "Too many requests in flight, or the audit record of the refusal could not be written", body = ErrorBody, headers(("retry-after" = String))),
     )
@@ -97,12 +109,13 @@ pub async fn create(
 pub async fn batch(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody<MAX_BATCH_BODY_BYTES>, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
-    let secrets = body.and_then(|JsonBody(body)| {
+    let caller = app.authenticate(authorization(&headers)).await;
+    let secrets: Result<Vec<_>, ApiError> = body.and_then(|JsonBody(body)| {
         SecretRequest::batch_from_json(&body, &app.rules.known_buckets)
             .map(|items| {
                 items
@@ -112,11 +125,23 @@ pub async fn batch(
             })
             .map_err(|entry| ApiError::Validation(vec![entry]))
     });
-    let origin = origin(&request_id, remote);
+    // The rate limit counts URLs: a batch takes one per secret.
+    let urls = secrets.as_ref().map_or(1, Vec::len);
+    let _slot = match admit(&app, &caller, remote.ip(), urls) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
+    let origin = origin(&ids, remote);
     let outcomes = match issuing::decide_batch(&app.rules, &origin, caller, secrets) {
         Ok(outcomes) => outcomes,
         Err(refused) => {
-            return after_audit(&app, *refused, |never: Infallible| match never {}).await;
+            return after_audit(
+                &app,
+                remote.ip(),
+                *refused,
+                |never: Infallible| match never {},
+            )
+            .await;
         }
     };
     // Up to 100 RSA signatures: off the async executor.
@@ -134,11 +159,8 @@ pub async fn batch(
     };
     let mut notes = ErrorNotes::default();
     let mut items = Vec::with_capacity(signed.len());
-    for (index, Outcome { record, result }) in signed.into_iter().enumerate() {
-        let result = match app.record(record).await {
-            Err(unavailable) => Err(ApiError::from(unavailable)),
-            Ok(()) => result,
-        };
+    for (index, outcome) in signed.into_iter().enumerate() {
+        let result = recorded(&app, remote.ip(), outcome).await;
         items.push(batch_item(index, result, &mut notes));
     }
     let mut response = batch_response(&request_id, items);
@@ -155,9 +177,10 @@ pub(super) fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
         .map(axum::http::HeaderValue::as_bytes)
 }
 
-pub(super) fn origin(request_id: &RequestId, remote: SocketAddr) -> Origin {
+pub(super) fn origin(ids: &RequestIds, remote: SocketAddr) -> Origin {
     Origin {
-        request_id: request_id.to_string(),
+        request_id: ids.own.to_string(),
+        caller_request_id: ids.caller.as_ref().map(ToString::to_string),
         remote_addr: Some(remote.to_string()),
     }
 }
@@ -211,6 +234,15 @@ pub struct SecretData {
     content_md5: Option<String>,
     /// The signed URL: a bearer credential until `expires_at`.
     secret_url: String,
+    /// `secret_url` again, under the name uploader libraries use (Uppy's `@uppy/aws-s3`
+    /// `getUploadParameters` takes `{method, url, fields, headers}`: return `data` itself).
+    url: String,
+    /// The HTTP method to send to `url`: `GET`, `HEAD`, `PUT`, `DELETE`, or `POST` (which starts
+    /// a resumable upload).
+    method: &'static str,
+    /// Form fields: always empty for a signed URL (the upload is the body), present for
+    /// uploader libraries that expect it.
+    fields: BTreeMap<String, String>,
     /// When the URL expires (ISO 8601 UTC, whole seconds).
     #[schema(format = DateTime)]
     expires_at: String,
@@ -254,7 +286,10 @@ fn secret_data(IssuedSecret { request, url }: IssuedSecret) -> SecretData {
         resource_name: request.resource_name,
         content_type: request.content_type.map(|ct| ct.as_str().to_owned()),
         content_md5: request.content_md5.map(|md5| md5.as_str().to_owned()),
+        url: url.url.expose().to_owned(),
         secret_url: url.url.into_inner(),
+        method: request.action.http_method(),
+        fields: BTreeMap::new(),
         expires_at: timestamp::iso8601(url.expires_at),
         inserted_at: timestamp::iso8601(url.inserted_at),
         version,

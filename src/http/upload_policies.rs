@@ -7,16 +7,16 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{after_audit, no_store};
+use super::answer::{admit, after_audit, no_store};
 use super::api_doc;
 use super::error::ErrorBody;
 use super::json_body::JsonBody;
-use super::request_log::RequestId;
+use super::request_log::{RequestId, RequestIds};
 use super::secrets::{Meta, authorization, origin};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -45,6 +45,8 @@ use crate::timestamp;
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid fields, each listed", body = ErrorBody),
+        (status = 429, description = "Rate limited: the client's `rate_limit`, or too many refused requests from this source address or client", body = ErrorBody,
+         headers(("retry-after" = String, description = "Seconds to wait"))),
         (status = 500, description = "Our fault", body = ErrorBody),
         (status = 503, description = "Nothing was issued: too many requests in flight, or the audit record could not be written, or IAM did not sign", body = ErrorBody, headers(("retry-after" = String))),
     )
@@ -52,17 +54,25 @@ use crate::timestamp;
 pub async fn create(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Response {
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
+    let _slot = match admit(&app, &caller, remote.ip(), 1) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let form = body.and_then(|JsonBody(body)| {
         FormRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
-    let outcome = issuing::decide_form(&app.rules, &origin(&request_id, remote), caller, form);
+    let outcome = issuing::decide_form(&app.rules, &origin(&ids, remote), caller, form);
     let outcome = app.sign_form(outcome, OffsetDateTime::now_utc());
-    after_audit(&app, outcome, |issued| created(&request_id, issued)).await
+    after_audit(&app, remote.ip(), outcome, |issued| {
+        created(&request_id, issued)
+    })
+    .await
 }
 
 /// A signed form: `201` of `POST /upload_policies`.

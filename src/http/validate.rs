@@ -12,11 +12,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{after_audit, no_store};
+use super::answer::{admit, after_audit, no_store};
 use super::api_doc;
 use super::error::ErrorBody;
 use super::json_body::JsonBody;
-use super::request_log::RequestId;
+use super::request_log::{RequestId, RequestIds};
 use super::secrets::{Meta, authorization, origin};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -54,6 +54,7 @@ use crate::validator::{self, Verdict};
 pub async fn validate(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ids): Extension<RequestIds>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
@@ -61,14 +62,22 @@ pub async fn validate(
     let Some(validator) = &app.validator else {
         return ApiError::ValidationDisabled.into_response();
     };
-    let caller = app.authenticate(authorization(&headers));
+    let caller = app.authenticate(authorization(&headers)).await;
+    // Held through the read and the signature check: it bounds the documents in memory too.
+    let _slot = match admit(&app, &caller, remote.ip(), 1) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let backends = app.backends();
     let validation = body
         .and_then(|JsonBody(body)| Validation::read(&body, &backends, &app.rules.known_buckets));
-    let outcome = issuing::decide_validation(&origin(&request_id, remote), caller, validation);
+    let outcome = issuing::decide_validation(&origin(&ids, remote), caller, validation);
     let outcome =
         validator::conclude(outcome, &backends, validator, OffsetDateTime::now_utc()).await;
-    after_audit(&app, outcome, |verdict| validated(&request_id, verdict)).await
+    after_audit(&app, remote.ip(), outcome, |verdict| {
+        validated(&request_id, verdict)
+    })
+    .await
 }
 
 /// The verdict: `200` of `POST /validate_signed_entity`.

@@ -89,14 +89,7 @@ impl BucketBackends {
 
 /// The fields of `secret` that its bucket's store cannot sign: one 422 entry each.
 pub(super) fn unsupported_fields(kind: BackendKind, secret: &SecretRequest) -> Vec<InvalidEntry> {
-    let mut entries = Vec::new();
-    let mut refuse = |field: &str, description: String| {
-        entries.push(InvalidEntry::json_property(
-            format!("{}.{field}", secret.path),
-            Violation::new("exclusion", description),
-        ));
-    };
-    let store = kind.title();
+    let mut refused: Vec<(&'static str, String)> = Vec::new();
     if kind != BackendKind::Swift {
         for (field, given) in [
             ("prefix", secret.store.prefix),
@@ -104,66 +97,118 @@ pub(super) fn unsupported_fields(kind: BackendKind, secret: &SecretRequest) -> V
             ("inline", secret.store.inline),
         ] {
             if given {
-                refuse(
+                let store = kind.title();
+                refused.push((
                     field,
                     format!("applies to Swift buckets only; this is a {store} bucket"),
-                );
+                ));
             }
         }
     }
-    if kind == BackendKind::Gcs {
-        return entries;
+    if kind != BackendKind::Gcs {
+        refused.extend(beyond_gcs(kind, secret));
     }
+    if kind == BackendKind::Swift {
+        refused.extend(unsigned_by_swift(secret));
+    }
+    refused
+        .into_iter()
+        .map(|(field, description)| {
+            InvalidEntry::json_property(
+                format!("{}.{field}", secret.path),
+                Violation::new("exclusion", description),
+            )
+        })
+        .collect()
+}
+
+/// What S3 and Swift lack of GCS: resumable uploads, V2, generations, size ranges.
+fn beyond_gcs(kind: BackendKind, secret: &SecretRequest) -> Vec<(&'static str, String)> {
+    let mut refused = Vec::new();
     if secret.action == Action::Resumable {
-        refuse(
+        refused.push((
             "action",
             format!(
-                "{store} has no resumable uploads that start with a signed URL: upload with PUT, or with a form (/upload_policies)"
+                "{} has no resumable uploads that start with a signed URL: upload with PUT, or with a form (/upload_policies)",
+                kind.title()
             ),
-        );
+        ));
     }
     match (kind, secret.version) {
-        (BackendKind::S3, Some(SigningVersion::V2)) => refuse(
+        (BackendKind::S3, Some(SigningVersion::V2)) => refused.push((
             "version",
             "S3 URLs are signed with Signature Version 4 only (v4)".into(),
-        ),
-        (BackendKind::Swift, Some(_)) => refuse(
+        )),
+        (BackendKind::Swift, Some(_)) => refused.push((
             "version",
             "Swift TempURLs have no signing version; leave it out".into(),
-        ),
+        )),
         _ => {}
     }
     match (kind, secret.action, secret.if_generation_match) {
         (_, _, None) | (BackendKind::S3, Action::Put, Some(0)) => {}
-        (BackendKind::S3, _, Some(_)) => refuse(
+        (BackendKind::S3, _, Some(_)) => refused.push((
             "if_generation_match",
             "S3 has no generations: only 0 on a PUT (create, never replace: If-None-Match: *) can be signed".into(),
-        ),
-        _ => refuse(
+        )),
+        _ => refused.push((
             "if_generation_match",
             "Swift TempURLs sign no conditions: no-overwrite cannot be guaranteed".into(),
-        ),
+        )),
     }
-    if let Some(range) = secret.content_length_range {
-        match kind {
-            BackendKind::S3 if range.min == range.max => {}
-            BackendKind::S3 => refuse(
-                "content_length_range",
-                "an S3 URL pins an exact size only: give content_length_range [n, n] (max_size cannot be signed), or use a form (/upload_policies) for a range".into(),
-            ),
-            _ => refuse(
-                "content_length_range",
-                "Swift TempURLs sign no size limit (content_length_range, max_size)".into(),
-            ),
-        }
+    match (kind, secret.content_length_range) {
+        (_, None) => {}
+        (BackendKind::S3, Some(range)) if range.min == range.max => {}
+        (BackendKind::S3, Some(_)) => refused.push((
+            "content_length_range",
+            "an S3 URL pins an exact size only: give content_length_range [n, n] (max_size cannot be signed), or use a form (/upload_policies) for a range".into(),
+        )),
+        (_, Some(_)) => refused.push((
+            "content_length_range",
+            "Swift TempURLs sign no size limit (content_length_range, max_size)".into(),
+        )),
     }
-    if kind == BackendKind::Swift && secret.content_md5.is_some() {
-        refuse(
+    refused
+}
+
+/// The headers and download options a TempURL cannot sign.
+fn unsigned_by_swift(secret: &SecretRequest) -> Vec<(&'static str, String)> {
+    [
+        (
             "content_md5",
-            "Swift TempURLs sign no headers: the MD5 cannot be pinned".into(),
-        );
-    }
-    entries
+            secret.content_md5.is_some(),
+            "the MD5 cannot be pinned",
+        ),
+        (
+            "metadata",
+            !secret.metadata.is_empty(),
+            "metadata cannot be pinned",
+        ),
+        (
+            "cache_control",
+            secret.cache_control.is_some(),
+            "the header cannot be pinned",
+        ),
+        (
+            "content_disposition",
+            secret.content_disposition.is_some(),
+            "the header cannot be pinned",
+        ),
+        (
+            "response_content_type",
+            secret.response_content_type.is_some(),
+            "a download's type cannot be forced",
+        ),
+        (
+            "response_content_disposition",
+            secret.response_content_disposition.is_some(),
+            "use filename and inline for a download's Content-Disposition",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, given, _)| *given)
+    .map(|(field, _, why)| (field, format!("Swift TempURLs sign no headers: {why}")))
+    .collect()
 }
 
 /// Why a form upload cannot go to a bucket of this kind, if it cannot.
@@ -348,7 +393,9 @@ mod tests {
 
     #[test]
     fn gcs_takes_everything_but_swift_options() {
-        let body = json!({"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "version": "v2", "if_generation_match": 7, "max_size": 5});
+        let body = json!({"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "version": "v2", "if_generation_match": 7});
+        assert!(refused(BackendKind::Gcs, &body).is_empty());
+        let body = json!({"action": "PUT", "bucket": "media", "resource_id": "a", "max_size": 5});
         assert!(refused(BackendKind::Gcs, &body).is_empty());
         let body = json!({"action": "GET", "bucket": "media", "resource_id": "a", "prefix": true, "filename": "f", "inline": true});
         assert_eq!(
@@ -361,15 +408,19 @@ mod tests {
     fn s3_signs_v4_no_overwrite_and_exact_sizes_only() {
         let ok = json!({"action": "PUT", "bucket": "media", "resource_id": "a", "content_type": "image/png", "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==", "if_generation_match": 0, "content_length_range": [5, 5], "version": "v4"});
         assert!(refused(BackendKind::S3, &ok).is_empty());
-        let bad = json!({"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "version": "v2", "if_generation_match": 3, "max_size": 5});
+        let bad = json!({"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "version": "v2", "if_generation_match": 3});
         assert_eq!(
             refused(BackendKind::S3, &bad),
             [
                 "$.secret.action",
                 "$.secret.version",
-                "$.secret.if_generation_match",
-                "$.secret.content_length_range"
+                "$.secret.if_generation_match"
             ]
+        );
+        let ranged = json!({"action": "PUT", "bucket": "media", "resource_id": "a", "max_size": 5});
+        assert_eq!(
+            refused(BackendKind::S3, &ranged),
+            ["$.secret.content_length_range"]
         );
         let get = json!({"action": "GET", "bucket": "media", "resource_id": "a", "if_generation_match": 0});
         assert_eq!(
@@ -394,13 +445,17 @@ mod tests {
         );
     }
 
-    fn rule(content_types: Option<Vec<String>>) -> Rule {
+    fn rule(content_types: Option<Vec<&str>>) -> Rule {
         Rule {
             methods: vec![Action::Put],
             resources: vec![crate::access::ResourcePattern::parse("/**").unwrap()],
-            content_types,
-            max_size: None,
-            require_no_overwrite: false,
+            content_types: content_types.map(|types| {
+                types
+                    .into_iter()
+                    .map(|t| crate::access::MediaRange::parse(t).unwrap())
+                    .collect()
+            }),
+            ..Rule::default()
         }
     }
 
@@ -419,7 +474,7 @@ mod tests {
         assert!(
             unenforceable(BackendKind::Gcs, put, &rule(None), &grant(range, Some(0))).is_none()
         );
-        let typed = rule(Some(vec!["image/png".into()]));
+        let typed = rule(Some(vec!["image/png"]));
         assert!(unenforceable(BackendKind::Swift, put, &typed, &grant(None, None)).is_some());
         assert!(
             unenforceable(BackendKind::Swift, put, &rule(None), &grant(None, Some(0))).is_some()

@@ -4,8 +4,9 @@ use time::OffsetDateTime;
 
 use super::backend::{self, Backends};
 use super::{Caller, IssuedPolicy, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error};
-use crate::access::{Access, Client, ContentTypeAccess};
+use crate::access::{Access, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
+use crate::auth::Authenticated;
 use crate::domain::{Action, ContentLengthRange, ContentType};
 use crate::error::ApiError;
 use crate::request::FormRequest;
@@ -38,17 +39,18 @@ pub fn decide_form(
     let mut record = origin.record();
     record.action = Some(Action::Post.as_str());
     match identify(caller, record) {
-        Ok((client, record)) => decide(rules, &client, form, record),
+        Ok((caller, record)) => decide(rules, &caller, form, record),
         Err(refused) => *refused,
     }
 }
 
 fn decide(
     rules: &Rules,
-    client: &Client,
+    caller: &Authenticated,
     form: Result<FormRequest, ApiError>,
     mut record: AuditEvent,
 ) -> Outcome<FormGrant> {
+    let client = &caller.client;
     let form = match form {
         Ok(form) => form,
         Err(error) => return Outcome::refused(record, Decision::Invalid, error),
@@ -72,7 +74,7 @@ fn decide(
     }
     let path = format!("/{}/{key_path}", form.bucket);
     let content_type = match (&form.content_type, &form.content_type_prefix) {
-        (Some(exact), _) => Some(ContentTypeAccess::Exact(exact.as_str())),
+        (Some(exact), _) => Some(ContentTypeAccess::Exact(exact)),
         (None, Some(prefix)) => Some(ContentTypeAccess::Prefix(prefix.as_str())),
         (None, None) => None,
     };
@@ -80,6 +82,7 @@ fn decide(
         path_is_prefix: is_prefix,
         content_type,
         content_length_range: form.content_length_range,
+        end_user: caller.end_user.as_deref(),
         ..Access::object(Action::Post, &path)
     };
     match client.authorize(&access) {
@@ -128,7 +131,7 @@ impl FormGrant {
                 Key::Exact(key_path)
             },
             content_type: form.content_type.as_ref().map(ContentType::as_str),
-            content_type_prefix: form.content_type_prefix.as_ref().map(ContentType::as_str),
+            content_type_prefix: form.content_type_prefix.as_deref(),
             content_length_range: self.content_length_range,
             fields: &fields,
             lifetime: self.lifetime,

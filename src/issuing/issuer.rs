@@ -95,6 +95,38 @@ pub struct UrlGrant<'a> {
     pub if_generation_match: Option<u64>,
     pub content_length_range: Option<ContentLengthRange>,
     pub lifetime: u32,
+    /// Download overrides and upload headers.
+    pub extras: UrlExtras<'a>,
+}
+
+/// What a URL may carry besides its method, object and upload conditions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlExtras<'a> {
+    /// `response-content-type`: the `Content-Type` of the download.
+    pub response_content_type: Option<&'a str>,
+    /// `response-content-disposition`: the `Content-Disposition` of the download.
+    pub response_content_disposition: Option<&'a str>,
+    /// `x-goog-meta-*` headers of the upload (full names).
+    pub metadata: &'a [(String, String)],
+    /// The upload's `Cache-Control` (V4 only: V2 signs no such header).
+    pub cache_control: Option<&'a str>,
+    /// The upload's `Content-Disposition` (V4 only).
+    pub content_disposition: Option<&'a str>,
+}
+
+impl UrlExtras<'_> {
+    /// The download overrides as query parameters, as Google's client names them (and
+    /// botocore: S3 takes the same names).
+    pub(super) fn response_query(&self) -> Vec<(&str, &str)> {
+        let mut query = Vec::new();
+        if let Some(disposition) = self.response_content_disposition {
+            query.push(("response-content-disposition", disposition));
+        }
+        if let Some(content_type) = self.response_content_type {
+            query.push(("response-content-type", content_type));
+        }
+        query
+    }
 }
 
 /// A signed URL and what its user must send with it.
@@ -179,10 +211,7 @@ impl Issuer {
             url,
             version,
             kind,
-            headers: headers
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value))
-                .collect(),
+            headers,
             inserted_at,
             expires_at,
             backend: BackendKind::Gcs,
@@ -192,7 +221,7 @@ impl Issuer {
     fn sign_v2(
         &self,
         grant: &UrlGrant<'_>,
-        headers: &[(&'static str, String)],
+        headers: &[(String, String)],
         expires_at: OffsetDateTime,
     ) -> Result<SignedUrl, SignError> {
         // The clock is after 1970.
@@ -202,7 +231,7 @@ impl Issuer {
         let extension: Vec<(&str, &str)> = headers
             .iter()
             .filter(|(name, _)| name.starts_with("x-goog-"))
-            .map(|(name, value)| (*name, value.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         let request = v2::V2Request {
             method: grant.action.http_method(),
@@ -213,16 +242,21 @@ impl Issuer {
             extension_headers: &extension,
             expires,
         };
-        v2::sign(&self.storage_base_url, &request, &self.signer)
+        let url = v2::sign(&self.storage_base_url, &request, &self.signer)?;
+        Ok(v2::with_unsigned_query(url, &grant.extras.response_query()))
     }
 
     fn sign_v4(
         &self,
         grant: &UrlGrant<'_>,
-        headers: &[(&'static str, String)],
+        headers: &[(String, String)],
         inserted_at: OffsetDateTime,
     ) -> Result<(SignedUrl, &'static str), SignError> {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let query = grant.extras.response_query();
         let style = self.url_style(grant.bucket);
         let request = V4Request {
             method: grant.action.http_method(),
@@ -230,7 +264,7 @@ impl Issuer {
             object: Some(grant.object),
             style: style.as_url_style(&self.storage_base_url),
             headers: &headers,
-            query: &[],
+            query: &query,
             timestamp: inserted_at,
             expires_in: grant.lifetime,
         };
@@ -319,22 +353,32 @@ impl BucketStyle {
 }
 
 /// The headers a request with this grant must send, named as a browser sends them.
-fn signed_headers(grant: &UrlGrant<'_>) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::new();
+fn signed_headers(grant: &UrlGrant<'_>) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, value: String| headers.push((name.to_owned(), value));
     if let Some(content_type) = grant.content_type {
-        headers.push(("Content-Type", content_type.to_owned()));
+        add("Content-Type", content_type.to_owned());
     }
     if let Some(md5) = grant.content_md5 {
-        headers.push(("Content-MD5", md5.to_owned()));
+        add("Content-MD5", md5.to_owned());
+    }
+    if let Some(cache_control) = grant.extras.cache_control {
+        add("Cache-Control", cache_control.to_owned());
+    }
+    if let Some(disposition) = grant.extras.content_disposition {
+        add("Content-Disposition", disposition.to_owned());
     }
     if let Some(range) = grant.content_length_range {
-        headers.push(("x-goog-content-length-range", range.header_value()));
+        add("x-goog-content-length-range", range.header_value());
     }
     if let Some(generation) = grant.if_generation_match {
-        headers.push(("x-goog-if-generation-match", generation.to_string()));
+        add("x-goog-if-generation-match", generation.to_string());
+    }
+    for (name, value) in grant.extras.metadata {
+        add(name, value.clone());
     }
     if grant.action == Action::Resumable {
-        headers.push(("x-goog-resumable", "start".to_owned()));
+        add("x-goog-resumable", "start".to_owned());
     }
     headers
 }

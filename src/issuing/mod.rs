@@ -12,21 +12,20 @@ mod secret;
 mod swift;
 mod validate;
 
-use std::sync::Arc;
-
 pub use backend::{BackendKind, Backends, BucketBackends, Store};
 pub use form::{FormGrant, IssuedForm, decide_form};
-pub use issuer::{BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlGrant};
+pub use issuer::{
+    BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlExtras, UrlGrant,
+};
 pub use locate::Located;
 pub use s3::S3Store;
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 pub use swift::SwiftStore;
 pub use validate::{Validation, ValidationGrant, decide_validation};
 
-use crate::access::Client;
 use crate::audit::{AuditEvent, Decision};
-use crate::auth::AuthError;
-use crate::domain::{Action, BucketName, InvalidEntry, Violation};
+use crate::auth::{AuthError, Authenticated};
+use crate::domain::{Action, BucketName, InvalidEntry, SigningVersion, Violation};
 use crate::error::ApiError;
 use crate::request::InvalidSecret;
 
@@ -38,6 +37,9 @@ pub struct Rules {
     /// Lifetime of a URL whose request names none (`SECRETS_TTL`), capped by the caller's
     /// `max_ttl`.
     pub default_ttl: u32,
+    /// The signing process of secrets that name none (`SIGNING_VERSION`): some options need
+    /// V4.
+    pub default_version: SigningVersion,
     /// Which buckets S3 and Swift serve (the others are GCS's): what their URLs can carry.
     pub backends: BucketBackends,
 }
@@ -45,18 +47,30 @@ pub struct Rules {
 /// Where a request came from, for its audit record.
 #[derive(Debug, Clone)]
 pub struct Origin {
+    /// The service's own id of the request.
     pub request_id: String,
+    /// The caller's `x-request-id`, if it sent a sane one: recorded apart, never as
+    /// `request_id`, so that a caller cannot make its records pass for others'.
+    pub caller_request_id: Option<String>,
     pub remote_addr: Option<String>,
 }
 
 impl Origin {
     fn record(&self) -> AuditEvent {
-        AuditEvent::new(self.request_id.clone(), self.remote_addr.clone())
+        self.record_for(self.request_id.clone())
+    }
+
+    /// The record of a part of the request (a batch item) with its own id.
+    fn record_for(&self, request_id: String) -> AuditEvent {
+        let mut record = AuditEvent::new(request_id, self.remote_addr.clone());
+        record.caller_request_id.clone_from(&self.caller_request_id);
+        record
     }
 }
 
-/// Who sent a request: a client of the clients file, or why none is known.
-pub type Caller = Result<Arc<Client>, AuthError>;
+/// Who sent a request: a client of the clients file (and the end user, if any), or why none
+/// is known.
+pub type Caller = Result<Authenticated, AuthError>;
 
 /// A request that could not be read: why, and the action it asks for when that much was valid
 /// (so that refusals are audited and counted by action).
@@ -131,21 +145,30 @@ impl<T> Outcome<T> {
     }
 }
 
-/// The client that sent the request, with the record naming it; or the refusal.
+/// The caller that sent the request, with the record naming it; or the refusal.
 fn identify<T>(
     caller: Caller,
     mut record: AuditEvent,
-) -> Result<(Arc<Client>, AuditEvent), Box<Outcome<T>>> {
+) -> Result<(Authenticated, AuditEvent), Box<Outcome<T>>> {
     match caller {
-        Ok(client) => {
-            record.client_id = Some(client.id.clone());
-            Ok((client, record))
+        Ok(caller) => {
+            name_caller(&mut record, &caller);
+            Ok((caller, record))
         }
         Err(error) => Err(Box::new(Outcome::refused(
             record,
             Decision::Unauthenticated,
             ApiError::Unauthenticated(error),
         ))),
+    }
+}
+
+/// The record names the client and, if there is one, the end user.
+fn name_caller(record: &mut AuditEvent, caller: &Authenticated) {
+    record.client_id = Some(caller.client.id.clone());
+    if let Some(user) = &caller.end_user {
+        record.end_user = Some(user.subject.clone());
+        record.end_user_issuer = Some(user.issuer.clone());
     }
 }
 

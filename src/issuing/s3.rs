@@ -19,7 +19,7 @@ use crate::signing::s3::{self, AddressingStyle, ObjectHeaders, PresignRequest, S
 use crate::signing::s3_post::{self, PostPolicyRequest};
 use crate::timestamp;
 
-/// Form fields of custom metadata arrive named for GCS (`FormRequest::metadata`).
+/// Custom metadata arrives named for GCS (`FormRequest::metadata`, `UrlExtras::metadata`).
 const GCS_METADATA_PREFIX: &str = "x-goog-meta-";
 const S3_METADATA_PREFIX: &str = "x-amz-meta-";
 
@@ -47,6 +47,8 @@ impl S3Store {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
+        // `response-content-disposition`, `response-content-type`: botocore's names too.
+        let query = grant.extras.response_query();
         let url = s3::presign_url(
             &PresignRequest {
                 method: grant.action.http_method(),
@@ -56,7 +58,7 @@ impl S3Store {
                 bucket: grant.bucket,
                 key: grant.object,
                 headers: &pairs,
-                query: &[],
+                query: &query,
                 timestamp: inserted_at,
                 expires_in: grant.lifetime,
             },
@@ -139,13 +141,29 @@ impl S3Store {
 
 /// The headers the request must send, exactly as signed.
 fn signed_headers(grant: &UrlGrant<'_>) -> Result<Vec<(String, String)>, S3Error> {
+    let extras = &grant.extras;
+    let metadata: Vec<(&str, &str)> = extras
+        .metadata
+        .iter()
+        .map(|(name, value)| {
+            let name = name.strip_prefix(GCS_METADATA_PREFIX).unwrap_or(name);
+            (name, value.as_str())
+        })
+        .collect();
     let mut headers = ObjectHeaders {
         content_type: grant.content_type,
         content_md5: grant.content_md5,
-        metadata: &[],
+        metadata: &metadata,
         if_none_match_any: grant.if_generation_match == Some(0),
     }
     .to_headers()?;
+    // botocore's `CacheControl` and `ContentDisposition` of `put_object`.
+    if let Some(cache_control) = extras.cache_control {
+        headers.push(("Cache-Control".to_owned(), cache_control.to_owned()));
+    }
+    if let Some(disposition) = extras.content_disposition {
+        headers.push(("Content-Disposition".to_owned(), disposition.to_owned()));
+    }
     // An exact size: the only size a URL can pin (browsers set `Content-Length` themselves).
     if let Some(range) = grant.content_length_range.filter(|r| r.min == r.max) {
         headers.push(("Content-Length".to_owned(), range.min.to_string()));

@@ -4,13 +4,18 @@ use std::convert::Infallible;
 
 use time::OffsetDateTime;
 
-use super::backend::{self, Backends};
+use super::backend::{self, BackendKind, Backends};
 use super::{
-    Caller, IssuedUrl, Origin, Outcome, Rules, Unreadable, UrlGrant, identify, lifetime_error,
+    Caller, IssuedUrl, Origin, Outcome, Rules, Unreadable, UrlExtras, UrlGrant, identify,
+    lifetime_error, name_caller,
 };
-use crate::access::{Access, Client, ContentTypeAccess};
+use crate::access::{Access, ContentTypeAccess, UrlOptions, disposition_type};
 use crate::audit::{AuditEvent, Decision};
-use crate::domain::{Action, ContentLengthRange, ContentMd5, ContentType};
+use crate::auth::Authenticated;
+use crate::domain::{
+    Action, ContentLengthRange, ContentMd5, ContentType, HeaderText, InvalidEntry, SigningVersion,
+    Violation,
+};
 use crate::error::ApiError;
 use crate::request::SecretRequest;
 use crate::timestamp;
@@ -40,7 +45,7 @@ pub fn decide_secret(
     secret: Result<SecretRequest, Unreadable>,
 ) -> Outcome<SecretGrant> {
     match identify(caller, origin.record()) {
-        Ok((client, record)) => decide(rules, &client, secret, record),
+        Ok((caller, record)) => decide(rules, &caller, secret, record),
         Err(refused) => *refused,
     }
 }
@@ -53,29 +58,27 @@ pub fn decide_batch(
     caller: Caller,
     secrets: Result<Vec<Result<SecretRequest, Unreadable>>, ApiError>,
 ) -> Result<Vec<Outcome<SecretGrant>>, Box<Outcome<Infallible>>> {
-    let (client, record) = identify(caller, origin.record())?;
+    let (caller, record) = identify(caller, origin.record())?;
     let secrets =
         secrets.map_err(|error| Box::new(Outcome::refused(record, Decision::Invalid, error)))?;
     Ok(secrets
         .into_iter()
         .enumerate()
         .map(|(index, secret)| {
-            let mut record = AuditEvent::new(
-                format!("{}#{index}", origin.request_id),
-                origin.remote_addr.clone(),
-            );
-            record.client_id = Some(client.id.clone());
-            decide(rules, &client, secret, record)
+            let mut record = origin.record_for(format!("{}#{index}", origin.request_id));
+            name_caller(&mut record, &caller);
+            decide(rules, &caller, secret, record)
         })
         .collect())
 }
 
 fn decide(
     rules: &Rules,
-    client: &Client,
+    caller: &Authenticated,
     secret: Result<SecretRequest, Unreadable>,
     mut record: AuditEvent,
 ) -> Outcome<SecretGrant> {
+    let client = &caller.client;
     let secret = match secret {
         Ok(secret) => secret,
         Err(Unreadable { error, action }) => {
@@ -104,20 +107,49 @@ fn decide(
     if !unsupported.is_empty() {
         return Outcome::refused(record, Decision::Invalid, ApiError::Validation(unsupported));
     }
+    // S3 signs every header with Signature Version 4, whatever `SIGNING_VERSION` says.
+    if kind == BackendKind::Gcs
+        && let Some(error) = v4_only(&secret, rules.default_version)
+    {
+        return Outcome::refused(record, Decision::Invalid, error);
+    }
     let path = format!(
         "/{}/{}{}",
         secret.bucket,
         secret.object,
         if prefix { "/" } else { "" }
     );
+    let metadata_names: Vec<&str> = secret
+        .metadata
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix("x-goog-meta-"))
+        .collect();
+    let headers: Vec<&str> = [
+        secret.cache_control.as_ref().map(|_| "cache-control"),
+        secret
+            .content_disposition
+            .as_ref()
+            .map(|_| "content-disposition"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let disposition = secret
+        .response_content_disposition
+        .as_ref()
+        .map(|value| disposition_type(value.as_str()));
     let access = Access {
         path_is_prefix: prefix,
-        content_type: secret
-            .content_type
-            .as_ref()
-            .map(|ct| ContentTypeAccess::Exact(ct.as_str())),
+        content_type: secret.content_type.as_ref().map(ContentTypeAccess::Exact),
         content_length_range: secret.content_length_range,
         if_generation_match: secret.if_generation_match,
+        end_user: caller.end_user.as_deref(),
+        options: UrlOptions {
+            response_content_type: secret.response_content_type.as_ref(),
+            response_disposition: disposition.as_deref(),
+            metadata_names: &metadata_names,
+            headers: &headers,
+        },
         ..Access::object(secret.action, &path)
     };
     let authorized = client.authorize(&access).and_then(|grant| {
@@ -142,6 +174,26 @@ fn decide(
     }
 }
 
+/// `cache_control` and `content_disposition` need V4: a V2 signature covers no such header.
+fn v4_only(secret: &SecretRequest, default_version: SigningVersion) -> Option<ApiError> {
+    if secret.version.unwrap_or(default_version) == SigningVersion::V4 {
+        return None;
+    }
+    let entries: Vec<InvalidEntry> = secret
+        .header_fields()
+        .map(|field| {
+            InvalidEntry::json_property(
+                format!("{}.{field}", secret.path),
+                Violation::new(
+                    "exclusion",
+                    "needs version v4: a V2 signature cannot cover this header",
+                ),
+            )
+        })
+        .collect();
+    (!entries.is_empty()).then_some(ApiError::Validation(entries))
+}
+
 impl SecretGrant {
     /// What the issuer signs.
     pub fn url_grant(&self) -> UrlGrant<'_> {
@@ -156,6 +208,19 @@ impl SecretGrant {
             if_generation_match: self.if_generation_match,
             content_length_range: self.content_length_range,
             lifetime: self.lifetime,
+            extras: UrlExtras {
+                response_content_type: request
+                    .response_content_type
+                    .as_ref()
+                    .map(ContentType::as_str),
+                response_content_disposition: request
+                    .response_content_disposition
+                    .as_ref()
+                    .map(HeaderText::as_str),
+                metadata: &request.metadata,
+                cache_control: request.cache_control.as_ref().map(HeaderText::as_str),
+                content_disposition: request.content_disposition.as_ref().map(HeaderText::as_str),
+            },
         }
     }
 
@@ -182,7 +247,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::access::{ResourcePattern, Rule};
+    use crate::access::{Client, ResourcePattern, Rule};
     use crate::auth::AuthError;
     use crate::domain::BucketName;
     use crate::issuing::BucketBackends;
@@ -191,6 +256,7 @@ mod tests {
         Rules {
             known_buckets: vec![BucketName::parse("media").unwrap()],
             default_ttl: 600,
+            default_version: SigningVersion::V2,
             backends: BucketBackends::default(),
         }
     }
@@ -198,25 +264,30 @@ mod tests {
     fn origin() -> Origin {
         Origin {
             request_id: "req-1".into(),
+            caller_request_id: None,
             remote_addr: Some("10.0.0.7:5000".into()),
         }
     }
 
     /// May upload PNGs under `/media/in/**`, at most 100 bytes, never overwriting.
-    fn uploader_client() -> Arc<Client> {
-        Arc::new(Client {
+    fn uploader_client() -> Authenticated {
+        Authenticated::client(Arc::new(Client {
             id: "uploader".into(),
             api_key_sha256: None,
             jwt_subject: None,
+            jwt_issuer: None,
+            end_users: None,
+            rate_limit: None,
             max_ttl: 900,
             allow: vec![Rule {
                 methods: vec![Action::Put],
                 resources: vec![ResourcePattern::parse("/media/in/**").unwrap()],
-                content_types: Some(vec!["image/png".into()]),
+                content_types: Some(vec![crate::access::MediaRange::parse("image/png").unwrap()]),
                 max_size: Some(100),
                 require_no_overwrite: true,
+                ..Rule::default()
             }],
-        })
+        }))
     }
 
     fn secret(body: &serde_json::Value) -> Result<SecretRequest, Unreadable> {
@@ -262,8 +333,8 @@ mod tests {
         assert!(matches!(outcome.result, Err(ApiError::Forbidden(_))));
         assert_eq!(outcome.record.decision, Decision::Denied);
         assert_eq!(
-            outcome.record.reason,
-            "path /media/out/a.png is not allowed for PUT for this client"
+            outcome.record.reason, "path not allowed for PUT",
+            "the record names the object once, in `object`"
         );
     }
 

@@ -54,7 +54,7 @@ pub fn decide_validation(
 ) -> Outcome<ValidationGrant> {
     let mut record = origin.record();
     record.action = Some(VALIDATE_ACTION);
-    let (client, mut record) = match identify(caller, record) {
+    let (caller, mut record) = match identify(caller, record) {
         Ok(identified) => identified,
         Err(refused) => return *refused,
     };
@@ -66,12 +66,16 @@ pub fn decide_validation(
     record.bucket = Some(bucket.to_string());
     record.object = Some(object.to_string());
     let path = format!("/{bucket}/{object}");
-    match client.authorize(&Access::object(Action::Get, &path)) {
+    let access = Access {
+        end_user: caller.end_user.as_deref(),
+        ..Access::object(Action::Get, &path)
+    };
+    match caller.client.authorize(&access) {
         Ok(grant) => Outcome::granted(
             record,
             format!(
                 "read allowed by rule {} of client {:?}",
-                grant.rule, client.id
+                grant.rule, caller.client.id
             ),
             validation,
         ),
@@ -85,22 +89,24 @@ mod tests {
 
     use super::*;
     use crate::access::{Client, ResourcePattern, Rule};
+    use crate::auth::Authenticated;
     use crate::domain::ObjectName;
 
-    fn reader() -> Arc<Client> {
-        Arc::new(Client {
+    fn reader() -> Authenticated {
+        Authenticated::client(Arc::new(Client {
             id: "reader".into(),
             api_key_sha256: None,
             jwt_subject: None,
+            jwt_issuer: None,
+            end_users: None,
+            rate_limit: None,
             max_ttl: 600,
             allow: vec![Rule {
                 methods: vec![Action::Get],
                 resources: vec![ResourcePattern::parse("/media/signed/**").unwrap()],
-                content_types: None,
-                max_size: None,
-                require_no_overwrite: false,
+                ..Rule::default()
             }],
-        })
+        }))
     }
 
     fn validation(object: &str) -> Validation {
@@ -116,6 +122,7 @@ mod tests {
     fn origin() -> Origin {
         Origin {
             request_id: "r".into(),
+            caller_request_id: None,
             remote_addr: None,
         }
     }

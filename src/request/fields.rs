@@ -3,7 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{BucketName, ContentLengthRange, InvalidEntry, MAX_OBJECT_SIZE, Violation};
+use crate::domain::{
+    BucketName, ContentLengthRange, HeaderText, InvalidEntry, MAX_OBJECT_SIZE, Violation,
+    find_control_character, is_metadata_name,
+};
+
+/// Most bytes of custom metadata (names and values) one request may set.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// A field was invalid; the reason is among the collected entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,4 +177,58 @@ fn parse_range(value: Option<&Value>) -> Result<Option<ContentLengthRange>, Viol
         Some([min, max]) => ContentLengthRange::new(*min, *max).map(Some),
         _ => Err(Violation::cast("[min, max] array of two whole numbers")),
     }
+}
+
+/// Where metadata values go, which decides what they may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataValues {
+    /// Form fields of a POST policy: any text without control characters.
+    FormField,
+    /// Signed `x-goog-meta-*` headers of a URL: header text (visible ASCII).
+    Header,
+}
+
+/// `{"owner": "user-42"}`: custom metadata, as `x-goog-meta-owner` form fields or headers.
+pub fn metadata(
+    value: Option<&Value>,
+    values: MetadataValues,
+) -> Result<Vec<(String, String)>, Violation> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| Violation::cast("object of strings"))?;
+    let mut total = 0;
+    let mut entries = Vec::with_capacity(object.len());
+    for (name, value) in object {
+        if !is_metadata_name(name) {
+            return Err(Violation::new(
+                "format",
+                format!("name {name:?} must be 1 to 64 of a-z 0-9 - _"),
+            ));
+        }
+        let value = value
+            .as_str()
+            .ok_or_else(|| Violation::cast("object of strings"))?;
+        let problem = match values {
+            MetadataValues::FormField => find_control_character(value)
+                .map(|found| format!("{name:?} contains a control character ({found})")),
+            MetadataValues::Header => HeaderText::parse(value)
+                .err()
+                .map(|violation| format!("{name:?} {}", violation.description)),
+        };
+        if let Some(problem) = problem {
+            return Err(Violation::new("format", problem));
+        }
+        total += name.len() + value.len();
+        entries.push((format!("x-goog-meta-{name}"), value.to_owned()));
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(Violation::new(
+            "length",
+            format!("must be at most {MAX_METADATA_BYTES} bytes in all"),
+        ));
+    }
+    Ok(entries)
 }

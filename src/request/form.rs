@@ -3,14 +3,13 @@
 
 use serde_json::Value;
 
-use super::fields::{Fields, size_limit};
+use super::fields::{Fields, MetadataValues, metadata, size_limit};
 use crate::domain::InvalidEntry;
 use crate::domain::{
     BucketName, ContentLengthRange, ContentType, MAX_URL_LIFETIME_SECS, ObjectName, Violation,
-    find_control_character,
+    parse_content_type_prefix,
 };
 
-const MAX_METADATA_BYTES: usize = 8 * 1024;
 const MAX_REDIRECT_BYTES: usize = 2048;
 
 /// Which names the form may upload to.
@@ -27,7 +26,8 @@ pub struct FormRequest {
     pub bucket: BucketName,
     pub key: FormKey,
     pub content_type: Option<ContentType>,
-    pub content_type_prefix: Option<ContentType>,
+    /// Checked as a prefix of a media type: tokens and one `/`.
+    pub content_type_prefix: Option<String>,
     pub content_length_range: Option<ContentLengthRange>,
     /// `x-goog-meta-<name>` form fields, sorted by name.
     pub metadata: Vec<(String, String)>,
@@ -53,9 +53,10 @@ impl FormRequest {
         );
         let content_type_prefix = fields.check(
             "content_type_prefix",
-            fields
-                .optional_str("content_type_prefix")
-                .and_then(|v| v.map(ContentType::parse).transpose()),
+            fields.optional_str("content_type_prefix").and_then(|v| {
+                v.map(|prefix| parse_content_type_prefix(prefix).map(str::to_owned))
+                    .transpose()
+            }),
         );
         if matches!(
             (&content_type, &content_type_prefix),
@@ -70,7 +71,10 @@ impl FormRequest {
             );
         }
         let content_length_range = size_limit(&mut fields);
-        let metadata = fields.check("metadata", metadata(fields.get("metadata")));
+        let metadata = fields.check(
+            "metadata",
+            metadata(fields.get("metadata"), MetadataValues::FormField),
+        );
         let success_action_redirect = fields.check(
             "success_action_redirect",
             fields
@@ -141,49 +145,6 @@ fn key(fields: &mut Fields<'_>) -> Option<FormKey> {
             None
         }
     }
-}
-
-/// `{"owner": "user-42"}`: custom metadata, sent as `x-goog-meta-owner` form fields.
-fn metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, Violation> {
-    let Some(value) = value else {
-        return Ok(Vec::new());
-    };
-    let object = value
-        .as_object()
-        .ok_or_else(|| Violation::cast("object of strings"))?;
-    let mut total = 0;
-    let mut entries = Vec::with_capacity(object.len());
-    for (name, value) in object {
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !valid_name {
-            return Err(Violation::new(
-                "format",
-                format!("name {name:?} must be 1 to 64 of a-z 0-9 - _"),
-            ));
-        }
-        let value = value
-            .as_str()
-            .ok_or_else(|| Violation::cast("object of strings"))?;
-        if let Some(found) = find_control_character(value) {
-            return Err(Violation::new(
-                "format",
-                format!("{name:?} contains a control character ({found})"),
-            ));
-        }
-        total += name.len() + value.len();
-        entries.push((format!("x-goog-meta-{name}"), value.to_owned()));
-    }
-    if total > MAX_METADATA_BYTES {
-        return Err(Violation::new(
-            "length",
-            format!("must be at most {MAX_METADATA_BYTES} bytes in all"),
-        ));
-    }
-    Ok(entries)
 }
 
 fn redirect(url: &str) -> Result<String, Violation> {

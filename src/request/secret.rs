@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 
-use super::fields::{Fields, Rejected, size_limit};
+use super::fields::{Fields, MetadataValues, Rejected, metadata, size_limit};
 use super::store_options::{StoreOptions, store_options};
 use crate::domain::InvalidEntry;
 use crate::domain::{
-    Action, BucketName, ContentLengthRange, ContentMd5, ContentType, MAX_URL_LIFETIME_SECS,
-    ObjectName, SigningVersion, Violation, limits::MAX_BATCH,
+    Action, BucketName, ContentLengthRange, ContentMd5, ContentType, HeaderText,
+    MAX_URL_LIFETIME_SECS, ObjectName, SigningVersion, Violation, limits::MAX_BATCH,
 };
 
 /// A request for a signed URL that passed validation.
@@ -33,6 +33,17 @@ pub struct SecretRequest {
     pub if_generation_match: Option<u64>,
     /// Signed as `x-goog-content-length-range`.
     pub content_length_range: Option<ContentLengthRange>,
+    /// Downloads: the `Content-Type` the response must have (`response-content-type`).
+    pub response_content_type: Option<ContentType>,
+    /// Downloads: the `Content-Disposition` of the response (`response-content-disposition`),
+    /// e.g. to save under a chosen name.
+    pub response_content_disposition: Option<HeaderText>,
+    /// Uploads: `x-goog-meta-<name>` headers to sign, names with the prefix.
+    pub metadata: Vec<(String, String)>,
+    /// Uploads: the `Cache-Control` to sign.
+    pub cache_control: Option<HeaderText>,
+    /// Uploads: the `Content-Disposition` to sign.
+    pub content_disposition: Option<HeaderText>,
     /// Swift's TempURL options: a prefix URL, a download's file name.
     pub store: StoreOptions,
 }
@@ -101,6 +112,7 @@ impl SecretRequest {
             fields.optional_u64("if_generation_match", 0, i64::MAX.unsigned_abs()),
         );
         let content_length_range = content_length_range(&mut fields, action);
+        let options = url_options(&mut fields, action);
         let store = store_options(&mut fields, action);
         let name = name_parts.and_then(|parts| joined_name(&mut fields, parts));
         let request = (|| {
@@ -118,6 +130,11 @@ impl SecretRequest {
                 version: version?,
                 if_generation_match: if_generation_match?,
                 content_length_range: content_length_range.ok()?,
+                response_content_type: options.response_content_type.ok()?,
+                response_content_disposition: options.response_content_disposition.ok()?,
+                metadata: options.metadata?,
+                cache_control: options.cache_control.ok()?,
+                content_disposition: options.content_disposition.ok()?,
                 store: store?,
             })
         })();
@@ -143,6 +160,100 @@ impl InvalidSecret {
             action: None,
         }
     }
+}
+
+impl SecretRequest {
+    /// The headers besides `Content-Type` and `Content-MD5` this secret asks to sign, by
+    /// their request field, for the checks that depend on the signing version.
+    pub fn header_fields(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("cache_control", self.cache_control.is_some()),
+            ("content_disposition", self.content_disposition.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, given)| given.then_some(field))
+    }
+}
+
+/// The URL options of a secret, each `Err` (or `None`) when invalid, and recorded.
+struct UrlOptionFields {
+    response_content_type: Result<Option<ContentType>, Rejected>,
+    response_content_disposition: Result<Option<HeaderText>, Rejected>,
+    metadata: Option<Vec<(String, String)>>,
+    cache_control: Result<Option<HeaderText>, Rejected>,
+    content_disposition: Result<Option<HeaderText>, Rejected>,
+}
+
+/// `response_content_type` and `response_content_disposition` for downloads (`GET`,
+/// `HEAD`); `metadata`, `cache_control` and `content_disposition` for URL uploads (`PUT`,
+/// `RESUMABLE`).
+fn url_options(fields: &mut Fields<'_>, action: Option<Action>) -> UrlOptionFields {
+    let options = UrlOptionFields {
+        response_content_type: optional(fields, "response_content_type", ContentType::parse),
+        response_content_disposition: optional(
+            fields,
+            "response_content_disposition",
+            HeaderText::parse_disposition,
+        ),
+        metadata: fields.check(
+            "metadata",
+            metadata(fields.get("metadata"), MetadataValues::Header),
+        ),
+        cache_control: optional(fields, "cache_control", HeaderText::parse),
+        content_disposition: optional(fields, "content_disposition", HeaderText::parse_disposition),
+    };
+    let Some(action) = action else {
+        return options;
+    };
+    let download = matches!(action, Action::Get | Action::Head);
+    let url_upload = matches!(action, Action::Put | Action::Resumable);
+    let misplaced: Vec<(&str, &str)> = [
+        (
+            "response_content_type",
+            !download,
+            "applies to downloads only (GET, HEAD)",
+        ),
+        (
+            "response_content_disposition",
+            !download,
+            "applies to downloads only (GET, HEAD)",
+        ),
+        (
+            "metadata",
+            !url_upload,
+            "applies to uploads only (PUT, RESUMABLE)",
+        ),
+        (
+            "cache_control",
+            !url_upload,
+            "applies to uploads only (PUT, RESUMABLE)",
+        ),
+        (
+            "content_disposition",
+            !url_upload,
+            "applies to uploads only (PUT, RESUMABLE)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(name, wrong, _)| *wrong && fields.get(name).is_some())
+    .map(|(name, _, why)| (name, why))
+    .collect();
+    for (name, why) in misplaced {
+        fields.reject(name, Violation::new("exclusion", why));
+    }
+    options
+}
+
+/// An optional string field parsed by `parse` (`Err` when invalid, and recorded).
+fn optional<T>(
+    fields: &mut Fields<'_>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, Violation>,
+) -> Result<Option<T>, Rejected> {
+    let value = fields
+        .optional_str(name)
+        .and_then(|value| value.map(&parse).transpose());
+    fields.check(name, value).ok_or(Rejected)
 }
 
 /// The items of `{"secrets": [...]}`.
@@ -205,14 +316,26 @@ fn content_length_range(
     action: Option<Action>,
 ) -> Result<Option<ContentLengthRange>, Rejected> {
     let limit = size_limit(fields)?;
-    if let Some(field) = limit.and(fields.size_limit_field())
-        && action.is_some_and(|a| !a.is_upload())
-    {
-        fields.reject(
-            field,
-            Violation::new("exclusion", "applies to uploads only (PUT, RESUMABLE)"),
-        );
-        return Err(Rejected);
+    if let Some(field) = limit.and(fields.size_limit_field()) {
+        if action.is_some_and(|a| !a.is_upload()) {
+            fields.reject(
+                field,
+                Violation::new("exclusion", "applies to uploads only (PUT)"),
+            );
+            return Err(Rejected);
+        }
+        // GCS checks x-goog-content-length-range on the request that carries the data; the
+        // data of a resumable upload goes to a session URI that carries no signed header.
+        if action == Some(Action::Resumable) {
+            fields.reject(
+                field,
+                Violation::new(
+                    "exclusion",
+                    "cannot be enforced on RESUMABLE uploads (GCS does not hold the session's data to a signed size range); use PUT",
+                ),
+            );
+            return Err(Rejected);
+        }
     }
     Ok(limit)
 }
@@ -298,10 +421,10 @@ mod tests {
             Some(ContentLengthRange { min: 1, max: 100 })
         );
         let body = json!({"secret": {"action": "RESUMABLE", "bucket": "media", "resource_id": "a", "max_size": 5}});
-        let request = SecretRequest::from_json(&body, &buckets()).unwrap();
         assert_eq!(
-            request.content_length_range,
-            Some(ContentLengthRange { min: 0, max: 5 })
+            entries(&body),
+            ["$.secret.max_size"],
+            "a size limit GCS would not enforce is refused"
         );
     }
 

@@ -237,7 +237,10 @@ fn render(
         let list: Vec<String> = to_send.iter().map(|(n, v)| format!("{n}: {v}")).collect();
         eprintln!("Send these headers with each request: {}", list.join("; "));
     }
-    urls.iter()
-        .map(|url| format!("{}\n", url.expose()))
-        .collect()
+    let mut lines = String::new();
+    for url in urls {
+        lines.push_str(url.expose());
+        lines.push('\n');
+    }
+    lines
 }

@@ -91,6 +91,28 @@ pub fn signed_url(
     ))
 }
 
+/// Adds query parameters the V2 signature does not cover (`response-content-type`,
+/// `response-content-disposition`) to a signed URL, as Google's client does: they are left out
+/// of the string to sign (`canonicalize_v2` is given no query parameters) and sorted into the
+/// query with the others, form-encoded. Their names start with a lower-case letter, so they
+/// sort after `Expires`, `GoogleAccessId` and `Signature`.
+pub fn with_unsigned_query(url: SignedUrl, query: &[(&str, &str)]) -> SignedUrl {
+    if query.is_empty() {
+        return url;
+    }
+    let mut pairs = query.to_vec();
+    pairs.sort_unstable();
+    let mut url = url.into_inner();
+    for (name, value) in pairs {
+        debug_assert!(name.starts_with(|c: char| c.is_ascii_lowercase()), "{name}");
+        url.push('&');
+        url.push_str(&encode_form_value(name));
+        url.push('=');
+        url.push_str(&encode_form_value(value));
+    }
+    SignedUrl::new(url)
+}
+
 /// Signs `request` with `signer` and returns the URL.
 pub fn sign(
     endpoint: &str,

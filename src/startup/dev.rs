@@ -7,8 +7,9 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DevStoreSettings, Settings};
+use crate::config::{DevIssuer, DevStoreSettings, Settings};
 use crate::dev_key::dev_key_path;
+use crate::dev_store::idp::{self, DevIdp};
 use crate::dev_store::{self, DevStore, Keys, Objects};
 use crate::issuing::Issuer;
 
@@ -16,6 +17,7 @@ use crate::issuing::Issuer;
 pub struct BoundStore {
     listener: TcpListener,
     store: Arc<DevStore>,
+    idp: Arc<DevIdp>,
     cors_origins: Vec<String>,
 }
 
@@ -58,14 +60,25 @@ pub async fn bind_store(
         .iter()
         .map(ToString::to_string)
         .collect();
+    let idp = Arc::new(DevIdp::generate(&base_url)?);
     Ok(BoundStore {
         listener,
         store: Arc::new(DevStore::new(keys, buckets, objects, base_url)),
+        idp,
         cors_origins: store.cors_origins.clone(),
     })
 }
 
 impl BoundStore {
+    /// The stand-in identity provider, as the service trusts it in dev mode.
+    pub fn dev_issuer(&self) -> DevIssuer {
+        DevIssuer {
+            issuer: self.idp.issuer().to_owned(),
+            audience: idp::AUDIENCE.to_owned(),
+            jwks: self.idp.jwks(),
+        }
+    }
+
     /// Serves the store until the service shuts down. CORS allows the service's own origin
     /// unless `DEV_STORE_CORS_ORIGINS` names others.
     pub fn start(
@@ -86,9 +99,10 @@ impl BoundStore {
             %address,
             objects = self.store.objects.describe(),
             cors_origins = origins.join(","),
+            identity_provider = self.idp.issuer(),
             "dev store listening: it checks every signature, expiry and signed condition"
         );
-        let router = dev_store::router(self.store, &origins);
+        let router = dev_store::router(self.store, self.idp, &origins);
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = shutdown.wait_for(|stopping| *stopping).await;

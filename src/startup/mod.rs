@@ -2,41 +2,50 @@
 //! reloading on SIGHUP and on a rotated key file, and stopping gracefully.
 
 mod dev;
+mod serve;
 mod services;
 pub mod stores;
 mod tasks;
 mod tls;
+mod watchdog;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 pub use services::{Services, load_access};
 
 use crate::app::{App, AppState, RequestLimits};
-use crate::config::Settings;
+use crate::config::{ConnectionSettings, RateSettings, Settings};
 use crate::http;
 use crate::issuing::{Backends, Rules};
-use crate::key_watch::KeyWatch;
+use crate::key_watch::{FilesWatch, KeyWatch};
+use crate::limiter::Rate;
 use crate::signing::Signer as _;
-use tasks::Reload;
+use tasks::{Reload, Signals, WatchIntervals};
 use tls::TlsFiles;
 
 /// The service, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_PORT`'s listener: `/metrics` and the probes, apart from the API.
+    metrics_listener: Option<TcpListener>,
+    connections: ConnectionSettings,
+    summary_interval: Duration,
     app: AppState,
     reload: Arc<Reload>,
-    key_watch_interval: Option<Duration>,
+    watch_intervals: WatchIntervals,
     shutdown_drain: Duration,
     /// Turns true when the service starts shutting down (the dev store follows it).
     shutdown: tokio::sync::watch::Sender<bool>,
     /// HTTPS, when configured.
     tls: Option<Arc<TlsFiles>>,
+    /// SIGHUP and SIGTERM, listened for from before the service says it is listening.
+    signals: Signals,
 }
 
 impl Application {
@@ -48,9 +57,25 @@ impl Application {
                 settings.listen
             )
         })?;
+        let metrics_listener = match settings.metrics_port {
+            Some(port) => {
+                let address = SocketAddr::new(settings.listen.ip(), port);
+                Some(TcpListener::bind(address).await.with_context(|| {
+                    format!("cannot listen on {address} for /metrics (METRICS_PORT)")
+                })?)
+            }
+            None => None,
+        };
+        let http = crate::jwks::http_client()
+            .map_err(|problem| tracing::error!(problem, "identity provider keys cannot be fetched"))
+            .ok();
         let reload = Reload {
             key_watch: settings.key_file().cloned().map(KeyWatch::new),
+            files: FilesWatch::new(services.access_files),
             access: settings.access,
+            key_caches: services.key_caches,
+            http,
+            tls: services.tls.clone(),
         };
         let backends = Backends::new(services.issuer, services.stores.stores);
         let bucket_backends = backends.kinds();
@@ -60,24 +85,34 @@ impl Application {
             Rules {
                 known_buckets: settings.known_buckets,
                 default_ttl: settings.secrets_ttl,
+                default_version: settings.signing.default_version,
                 backends: bucket_backends,
             },
             services.audit,
             RequestLimits {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 request_timeout: settings.request_timeout,
+                cors: settings.cors,
             },
+            rate(settings.refusals.rate),
             settings.dev_mode,
         );
         app.validator = services.validator;
         Ok(Self {
             listener,
+            metrics_listener,
+            connections: settings.connections,
+            summary_interval: settings.refusals.summary_interval,
             app: Arc::new(app),
             reload: Arc::new(reload),
-            key_watch_interval: settings.key_watch_interval,
+            watch_intervals: WatchIntervals {
+                key: settings.key_watch_interval,
+                config: settings.config_watch_interval,
+            },
             shutdown_drain: settings.shutdown_drain,
             shutdown: tokio::sync::watch::Sender::new(false),
             tls: services.tls,
+            signals: Signals::listen(),
         })
     }
 
@@ -90,49 +125,85 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The address of the `METRICS_PORT` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tasks::spawn_background(&self.app, &self.reload, self.key_watch_interval);
+        let stop_signal =
+            tasks::spawn_background(&self.app, &self.reload, self.watch_intervals, self.signals);
+        tasks::spawn_audit_summary(&self.app, self.summary_interval);
         let app = Arc::clone(&self.app);
         let shutdown = self.shutdown;
         let drain = self.shutdown_drain;
-        let router = http::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
-        let stopped = async move {
-            tasks::shutdown_signal().await;
-            app.begin_shutdown();
-            // Readiness now fails; keep accepting while load balancers notice, so no request
-            // routed here in the meantime meets a closed port.
-            if !drain.is_zero() {
-                tracing::info!(
-                    seconds = drain.as_secs(),
-                    "draining: /readyz answers 503, still accepting"
-                );
-                tokio::time::sleep(drain).await;
-            }
-            tracing::info!("closing the listener: finishing in-flight requests");
-            shutdown.send_replace(true);
-        };
-        match self.tls {
-            None => {
-                axum::serve(self.listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-            Some(files) => {
-                tls::spawn_reloading(Arc::clone(&files), self.key_watch_interval);
-                // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
-                let listener = tls::TlsListener::new(self.listener, files, tls::HANDSHAKE_TIMEOUT)?
-                    .tap_io(|_| {});
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
+        let metrics = Arc::clone(&self.app.metrics);
+        let with_metrics = self.metrics_listener.is_none();
+        if let Some(listener) = self.metrics_listener {
+            let router = http::operations_router(Arc::clone(&self.app));
+            let metrics = Arc::clone(&metrics);
+            let mut stopped = shutdown.subscribe();
+            tokio::spawn(serve::serve(
+                listener,
+                None,
+                router,
+                METRICS_CONNECTIONS,
+                metrics,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ));
         }
+        let router = http::router(Arc::clone(&self.app), with_metrics);
+        serve::serve(
+            self.listener,
+            self.tls,
+            router,
+            self.connections,
+            metrics,
+            async move {
+                stop_signal.await;
+                app.begin_shutdown();
+                // Readiness now fails; keep accepting while load balancers notice, so no request
+                // routed here in the meantime meets a closed port.
+                if !drain.is_zero() {
+                    tracing::info!(
+                        seconds = drain.as_secs(),
+                        "draining: /readyz answers 503, still accepting"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
+                tracing::info!("closing the listener: finishing in-flight requests");
+                shutdown.send_replace(true);
+            },
+        )
+        .await;
+        // What the limits turned away since the last summary goes on record too.
+        self.app.record_summary(self.summary_interval).await;
+        Ok(())
+    }
+}
+
+/// The metrics listener's few connections: scrapers and probes.
+const METRICS_CONNECTIONS: ConnectionSettings = ConnectionSettings {
+    max_connections: 64,
+    header_read_timeout: Duration::from_secs(10),
+    keep_alive_timeout: Duration::from_secs(60),
+};
+
+fn rate(settings: RateSettings) -> Rate {
+    let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Rate {
+        per_minute: at_least_one(settings.per_minute),
+        burst: at_least_one(settings.burst),
     }
 }
 
 /// Starts the service described by `settings` and runs it until it is told to stop.
-pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Result<()> {
     let dev_mode = settings.dev_mode;
     let store = match (&settings.dev_store, services.issuer.as_mut()) {
         (Some(store_settings), Some(issuer)) => {
@@ -140,6 +211,15 @@ pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result
         }
         _ => None,
     };
+    if let Some(store) = &store
+        && settings.access.clients_config_path.is_none()
+    {
+        // The demo's end users, signed in at the dev store's stand-in identity provider.
+        settings.access.dev_issuer = Some(store.dev_issuer());
+        let loaded = load_access(&settings.access, &services.key_caches)?;
+        services.authenticator = loaded.authenticator;
+        services.access_files = loaded.files;
+    }
     let summary = StartupSummary::of(&settings, &services);
     let warnings = std::mem::take(&mut services.stores.warnings);
     let application = Application::build(settings, services).await?;
@@ -150,6 +230,7 @@ pub async fn serve(settings: Settings, mut services: Services) -> anyhow::Result
     tracing::info!(
         %address,
         scheme = application.scheme(),
+        metrics_address = application.metrics_addr().map(|a| a.to_string()),
         client_email = summary.client_email,
         private_key_id = summary.private_key_id,
         known_buckets = summary.known_buckets,

@@ -2,21 +2,26 @@
 //! files, opening the audit sink, setting up IAM. Start-up runs this once, and SIGHUP reuses
 //! `load_access`. A problem names the variable it comes from, as settings errors do.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::access::{self, ANONYMOUS, clients_file};
-use crate::audit::AuditSink;
-use crate::auth::Authenticator;
-use crate::auth::jwt::JwtVerifier;
-use crate::config::{
-    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, HmacSource, JwtSettings,
-    Settings, SignerSettings,
+use crate::access::{
+    self, ANONYMOUS, Client, ENV_ISSUER_ID, EndUserMapping, IssuerConfig, JwksSource,
+    ResourcePattern, Rule, clients_file,
 };
+use crate::audit::AuditSink;
+use crate::auth::jwt::KeySet;
+use crate::auth::{Authenticator, IssuerKeys, TrustedIssuer};
+use crate::config::{
+    AccessSettings, AuditSettings, ConfigError, DEV_CLIENT_EMAIL, DEV_ISSUER_ID, DevIssuer,
+    HmacSource, JwtSettings, Settings, SignerSettings,
+};
+use crate::domain::Action;
 use crate::iam::IamSigner;
 use crate::issuing::{Issuer, RsaSigner};
+use crate::jwks::KeyCaches;
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::HmacKey;
 
@@ -35,6 +40,10 @@ pub struct Services {
     pub audit: AuditSink,
     /// HTTPS, when configured.
     pub tls: Option<Arc<TlsFiles>>,
+    /// The fetched keys of identity providers, kept across reloads.
+    pub key_caches: Arc<KeyCaches>,
+    /// The clients file and JWKS files read, to watch for changes.
+    pub access_files: Vec<PathBuf>,
     /// `/validate_signed_entity`'s clients, when configured.
     pub validator: Option<Validator>,
 }
@@ -103,12 +112,16 @@ impl Services {
                 })
             })
             .transpose()?;
+        let key_caches = Arc::new(KeyCaches::new(settings.access.jwks_min_refresh_interval));
+        let access = load_access(&settings.access, &key_caches)?;
         Ok(Self {
             issuer,
             stores,
-            authenticator: load_access(&settings.access)?,
+            authenticator: access.authenticator,
             audit: open_audit(&settings.audit)?,
             tls,
+            key_caches,
+            access_files: access.files,
             validator,
         })
     }
@@ -123,25 +136,98 @@ fn describe_buckets(buckets: &[String]) -> String {
     }
 }
 
-/// Reads the clients file and the JWKS. Used at start-up and on SIGHUP.
-pub fn load_access(settings: &AccessSettings) -> Result<Authenticator, ConfigError> {
-    let jwt = settings.jwt.as_ref().map(load_jwks).transpose()?;
-    let Some(file) = &settings.clients_config_path else {
-        // Open mode, as the settings allowed.
-        let open_client = access::open_mode_client(settings.default_ttl);
-        return Ok(Authenticator::new(vec![open_client], jwt, true));
+/// The callers and rules, and the files they were read from (to watch for changes).
+#[derive(Debug)]
+pub struct LoadedAccess {
+    pub authenticator: Authenticator,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads the clients file, its issuers and their JWKS files. Used at start-up, on SIGHUP and
+/// when a watched file changes. Remote key sets come from `caches` (the same caches across
+/// reloads, so fetched keys survive them).
+pub fn load_access(
+    settings: &AccessSettings,
+    caches: &KeyCaches,
+) -> Result<LoadedAccess, ConfigError> {
+    let mut issuers: Vec<IssuerConfig> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(jwt) = &settings.jwt {
+        issuers.push(env_issuer(jwt));
+    }
+    let outside: Vec<&str> = issuers.iter().map(|i| i.id.as_str()).collect();
+    let (clients, allow_anonymous) = match &settings.clients_config_path {
+        None => {
+            // Open mode, as the settings allowed; in dev mode with the demo's end users.
+            let mut clients = vec![access::open_mode_client(settings.default_ttl)];
+            if let Some(dev) = &settings.dev_issuer {
+                issuers.push(dev_issuer_config(dev));
+                clients.push(dev_demo_client(settings.default_ttl));
+            }
+            (clients, true)
+        }
+        Some(file) => {
+            let path = file.display().to_string();
+            let error =
+                |problem: String| ConfigError::new("CLIENTS_CONFIG_PATH", "--clients", problem);
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+            let parsed = clients_file::parse(&text, settings.default_ttl, &outside)
+                .map_err(|problem| error(format!("{path:?}: {problem}")))?;
+            files.push(file.clone());
+            check_clients(settings, &parsed.clients, &path)?;
+            issuers.extend(parsed.issuers);
+            (parsed.clients, settings.allow_anonymous != Some(false))
+        }
     };
-    let path = file.display().to_string();
-    let error = |problem: String| ConfigError::new("CLIENTS_CONFIG_PATH", "--clients", problem);
-    let text =
-        std::fs::read_to_string(file).map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
-    let clients = clients_file::parse(&text, settings.default_ttl)
-        .map_err(|problem| error(format!("{path:?}: {problem}")))?;
-    if jwt.is_none() && clients.iter().any(|c| c.jwt_subject.is_some()) {
+    let mut used_caches = Vec::new();
+    let mut trusted = Vec::with_capacity(issuers.len());
+    for issuer in &issuers {
+        let keys = match (&issuer.jwks, &settings.dev_issuer) {
+            (JwksSource::File(path), _) => {
+                files.push(path.clone());
+                IssuerKeys::Fixed(Arc::new(load_jwks_file(issuer, path)?))
+            }
+            (_, Some(dev)) if issuer.issuer == dev.issuer => IssuerKeys::Fixed(Arc::new(
+                KeySet::from_jwks(&dev.jwks).map_err(|problem| {
+                    ConfigError::new("--dev", "--dev", format!("the dev issuer's keys {problem}"))
+                })?,
+            )),
+            _ => {
+                let cache = caches
+                    .for_issuer(issuer)
+                    .expect("remote key sources have a cache");
+                used_caches.push(Arc::clone(&cache));
+                IssuerKeys::Fetched(cache)
+            }
+        };
+        trusted.push(TrustedIssuer::new(
+            issuer,
+            keys,
+            settings.max_token_lifetime,
+        ));
+    }
+    caches.retain(&used_caches);
+    Ok(LoadedAccess {
+        authenticator: Authenticator::new(clients, trusted, allow_anonymous),
+        files,
+    })
+}
+
+/// What the clients file must agree on with the environment.
+fn check_clients(
+    settings: &AccessSettings,
+    clients: &[Client],
+    path: &str,
+) -> Result<(), ConfigError> {
+    let env_subject = clients
+        .iter()
+        .any(|c| c.jwt_subject.is_some() && c.jwt_issuer.is_none());
+    if settings.jwt.is_none() && env_subject {
         return Err(ConfigError::new(
             "JWT_JWKS_PATH",
             "--jwt-jwks",
-            "not set, but the clients file has a jwt_subject; set JWT_JWKS_PATH, JWT_ISSUER and JWT_AUDIENCE",
+            "not set, but the clients file has a jwt_subject without jwt_issuer; set JWT_JWKS_PATH, JWT_ISSUER and JWT_AUDIENCE, or name an [[issuers]] entry",
         ));
     }
     if settings.allow_anonymous == Some(false) && clients.iter().any(|c| c.id == ANONYMOUS) {
@@ -151,20 +237,91 @@ pub fn load_access(settings: &AccessSettings) -> Result<Authenticator, ConfigErr
             format!("is false, but {path:?} defines the {ANONYMOUS:?} client; remove one of them"),
         ));
     }
-    Ok(Authenticator::new(
-        clients,
-        jwt,
-        settings.allow_anonymous != Some(false),
-    ))
+    Ok(())
 }
 
-fn load_jwks(settings: &JwtSettings) -> Result<JwtVerifier, ConfigError> {
-    let error = |problem: String| ConfigError::new("JWT_JWKS_PATH", "--jwt-jwks", problem);
-    let path = settings.jwks_path.display().to_string();
-    let text = std::fs::read_to_string(&settings.jwks_path)
-        .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
-    JwtVerifier::from_jwks(&text, &settings.issuer, &settings.audience)
-        .map_err(|problem| error(format!("{path:?} {problem}")))
+/// The issuer of `JWT_JWKS_PATH`, `JWT_ISSUER` and `JWT_AUDIENCE`.
+fn env_issuer(jwt: &JwtSettings) -> IssuerConfig {
+    issuer_config(
+        ENV_ISSUER_ID,
+        &jwt.issuer,
+        &jwt.audience,
+        JwksSource::File(jwt.jwks_path.clone()),
+    )
+}
+
+/// An issuer configured outside the clients file: one audience in `aud`, the defaults.
+fn issuer_config(id: &str, issuer: &str, audience: &str, jwks: JwksSource) -> IssuerConfig {
+    IssuerConfig {
+        id: id.to_owned(),
+        issuer: issuer.to_owned(),
+        audiences: vec![audience.to_owned()],
+        audience_claim: "aud".to_owned(),
+        jwks,
+        max_token_lifetime: None,
+        jwks_max_stale: None,
+    }
+}
+
+fn dev_issuer_config(dev: &DevIssuer) -> IssuerConfig {
+    issuer_config(
+        DEV_ISSUER_ID,
+        &dev.issuer,
+        &dev.audience,
+        JwksSource::Discovery,
+    )
+}
+
+/// Dev mode's demo web app: the end users of the stand-in provider may read and write their
+/// own folder, `users/{sub}/`, of any known bucket, and nothing else.
+fn dev_demo_client(default_ttl: u32) -> Client {
+    Client {
+        id: "demo-app".to_owned(),
+        api_key_sha256: None,
+        jwt_subject: None,
+        jwt_issuer: None,
+        end_users: Some(EndUserMapping {
+            issuer: DEV_ISSUER_ID.to_owned(),
+            audiences: None,
+            authorized_parties: None,
+        }),
+        max_ttl: default_ttl,
+        rate_limit: None,
+        allow: vec![
+            Rule {
+                methods: vec![
+                    Action::Get,
+                    Action::Head,
+                    Action::Put,
+                    Action::Resumable,
+                    Action::Delete,
+                ],
+                resources: vec![
+                    ResourcePattern::parse("/*/users/{sub}/**").expect("valid pattern"),
+                ],
+                ..Rule::default()
+            }
+            .with_every_option(),
+        ],
+    }
+}
+
+fn load_jwks_file(issuer: &IssuerConfig, path: &Path) -> Result<KeySet, ConfigError> {
+    let error = |problem: String| {
+        if issuer.id == ENV_ISSUER_ID {
+            ConfigError::new("JWT_JWKS_PATH", "--jwt-jwks", problem)
+        } else {
+            ConfigError::new(
+                "CLIENTS_CONFIG_PATH",
+                "--clients",
+                format!("issuer {:?}: jwks_path {problem}", issuer.id),
+            )
+        }
+    };
+    let shown = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| error(format!("cannot read {shown:?}: {e}")))?;
+    KeySet::from_jwks(&text).map_err(|problem| error(format!("{shown:?} {problem}")))
 }
 
 /// The key file, or in dev mode (`None`) a key generated in memory; either must sign.

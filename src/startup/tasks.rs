@@ -1,15 +1,18 @@
-//! What runs beside the server: reloading on SIGHUP and on a rotated key file, keeping an
-//! eye on IAM and a failed audit sink (readiness follows them without traffic), and waiting
-//! for the signal to stop.
+//! What runs beside the server: reloading on SIGHUP, on a rotated key file and on changed
+//! clients or JWKS files, fetching identity providers' keys, keeping an eye on IAM and a
+//! failed audit sink (readiness follows them without traffic), and waiting for the signal to
+//! stop.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::services::load_access;
+use super::tls::TlsFiles;
 use crate::app::AppState;
 use crate::config::AccessSettings;
 use crate::issuing::RsaSigner;
-use crate::key_watch::{KeyChange, KeyWatch};
+use crate::jwks::KeyCaches;
+use crate::key_watch::{FilesWatch, KeyChange, KeyWatch};
 
 /// How often a failed audit sink is retried while no request comes (readiness depends on it).
 const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,6 +25,13 @@ pub struct Reload {
     /// The key file, when there is one to watch.
     pub key_watch: Option<KeyWatch>,
     pub access: AccessSettings,
+    /// The clients file and JWKS files in use.
+    pub files: FilesWatch,
+    /// Identity providers' fetched keys, and the client that fetches them.
+    pub key_caches: Arc<KeyCaches>,
+    pub http: Option<reqwest::Client>,
+    /// The HTTPS certificate and key, when the service serves TLS itself.
+    pub tls: Option<Arc<TlsFiles>>,
 }
 
 impl Reload {
@@ -44,66 +54,174 @@ impl Reload {
         }
     }
 
-    /// Re-reads the clients file and JWKS. A broken file is logged and the rules in force
-    /// stay.
+    /// Re-reads the clients file and JWKS files. A broken file is logged and the rules in
+    /// force stay.
     fn access(&self, app: &AppState) {
-        match load_access(&self.access) {
-            Ok(authenticator) => app.use_authenticator(authenticator),
+        match load_access(&self.access, &self.key_caches) {
+            Ok(loaded) => {
+                self.files.watch(loaded.files);
+                app.use_authenticator(loaded.authenticator);
+                self.start_fetchers();
+            }
             Err(error) => {
                 tracing::error!(%error, "clients not reloaded: the previous rules stay in force");
             }
         }
     }
+
+    /// Starts fetching the keys of identity providers new to the configuration.
+    fn start_fetchers(&self) {
+        if let Some(http) = &self.http {
+            self.key_caches.start_fetchers(http);
+        }
+    }
 }
 
-pub fn spawn_background(app: &AppState, reload: &Arc<Reload>, key_watch: Option<Duration>) {
-    tokio::spawn(reload_on_sighup(Arc::clone(app), Arc::clone(reload)));
+/// The signals the service answers, listened for from start-up on: a signal that came before
+/// its handler is installed would get the default action (SIGHUP and SIGTERM end the process
+/// at once), so they are installed before the service says it is listening.
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let hangup = signal(SignalKind::hangup())
+                .map_err(|error| {
+                    tracing::warn!(%error, "cannot listen for SIGHUP: nothing is reloaded on it");
+                })
+                .ok();
+            let terminate = signal(SignalKind::terminate())
+                .map_err(|error| tracing::warn!(%error, "cannot listen for SIGTERM"))
+                .ok();
+            Self { hangup, terminate }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+}
+
+/// How often each watched file is checked; `None`: that kind only on SIGHUP.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchIntervals {
+    pub key: Option<Duration>,
+    pub config: Option<Duration>,
+}
+
+/// Starts the background tasks; returns what waits for SIGTERM (or Ctrl-C).
+pub fn spawn_background(
+    app: &AppState,
+    reload: &Arc<Reload>,
+    intervals: WatchIntervals,
+    signals: Signals,
+) -> impl std::future::Future<Output = ()> + use<> {
+    reload.start_fetchers();
+    #[cfg(unix)]
+    if let Some(hangups) = signals.hangup {
+        tokio::spawn(reload_on_sighup(
+            Arc::clone(app),
+            Arc::clone(reload),
+            hangups,
+        ));
+    }
     tokio::spawn(retry_audit_sink(Arc::clone(app)));
-    if let Some(interval) = key_watch {
-        tokio::spawn(watch_key_file(
+    if let Some(interval) = intervals.key {
+        // The key file, for a rotated key.
+        tokio::spawn(every(
             Arc::clone(app),
             Arc::clone(reload),
             interval,
+            |reload, app| {
+                reload.key(app);
+            },
         ));
     }
-    tokio::spawn(check_iam(Arc::clone(app)));
-}
-
-#[cfg(unix)]
-async fn reload_on_sighup(app: AppState, reload: Arc<Reload>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: the clients file will not be reloaded");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the clients file and the key file");
-        let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
-        let _ = tokio::task::spawn_blocking(move || {
-            reload.access(&app);
-            reload.key(&app);
-        })
-        .await;
+    if let Some(interval) = intervals.config {
+        // The clients file and JWKS files: a change reloads them all.
+        tokio::spawn(every(
+            Arc::clone(app),
+            Arc::clone(reload),
+            interval,
+            |reload, app| {
+                if reload.files.changed() {
+                    tracing::info!("the clients file or a JWKS file changed: reloading");
+                    reload.access(app);
+                }
+            },
+        ));
     }
+    if let (Some(interval), Some(files)) = (intervals.key, &reload.tls) {
+        // The TLS certificate and key, checked as often as the service key.
+        let files = Arc::clone(files);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let files = Arc::clone(&files);
+                let _ = tokio::task::spawn_blocking(move || files.reload()).await;
+            }
+        });
+    }
+    tokio::spawn(check_iam(Arc::clone(app)));
+    #[cfg(unix)]
+    let terminate = signals.terminate;
+    #[cfg(not(unix))]
+    let terminate = ();
+    shutdown_signal(terminate)
 }
 
-#[cfg(not(unix))]
-async fn reload_on_sighup(_app: AppState, _reload: Arc<Reload>) {}
-
-/// Checks the key file every `interval` for a rotated key.
-async fn watch_key_file(app: AppState, reload: Arc<Reload>, interval: Duration) {
+/// Runs `check` (file reads: off the async executor) every `interval`, the first time one
+/// interval after start-up.
+async fn every(
+    app: AppState,
+    reload: Arc<Reload>,
+    interval: Duration,
+    check: fn(&Reload, &AppState),
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
-        let _ = tokio::task::spawn_blocking(move || reload.key(&app)).await;
+        let _ = tokio::task::spawn_blocking(move || check(&reload, &app)).await;
+    }
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(
+    app: AppState,
+    reload: Arc<Reload>,
+    mut hangups: tokio::signal::unix::Signal,
+) {
+    while hangups.recv().await.is_some() {
+        tracing::info!(
+            "SIGHUP: reloading the clients file, JWKS files, the key file and the TLS files"
+        );
+        let (app, reload) = (Arc::clone(&app), Arc::clone(&reload));
+        let _ = tokio::task::spawn_blocking(move || {
+            reload.access(&app);
+            reload.key(&app);
+            if let Some(files) = &reload.tls {
+                files.reload();
+            }
+        })
+        .await;
     }
 }
 
 /// With IAM signing: gets a token at start-up, then keeps checking while signing fails, so
-/// readiness follows the metadata server and IAM without traffic.
+/// readiness follows the metadata server and IAM without traffic. Each check runs as a task
+/// of its own: should one ever panic, the next check still comes.
 async fn check_iam(app: AppState) {
     let mut ticks = tokio::time::interval(IAM_CHECK_INTERVAL);
     loop {
@@ -114,12 +232,32 @@ async fn check_iam(app: AppState) {
         let RsaSigner::Iam(iam) = &issuer.signer else {
             return;
         };
-        if !iam.is_healthy()
-            && let Err(error) = iam.check().await
-        {
-            tracing::warn!(%error, "IAM signing is not available yet");
+        if iam.is_healthy() {
+            continue;
+        }
+        let iam = Arc::clone(iam);
+        match tokio::spawn(async move { iam.check().await }).await {
+            Ok(Ok(())) => tracing::info!("IAM signing is available"),
+            Ok(Err(error)) => tracing::warn!(%error, "IAM signing is not available yet"),
+            Err(failure) => {
+                tracing::error!(%failure, "the IAM check failed; trying again");
+            }
         }
     }
+}
+
+/// Every `interval`, a summary record of what the rate limits turned away (if anything was).
+pub fn spawn_audit_summary(app: &AppState, interval: Duration) {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            app.record_summary(interval).await;
+        }
+    });
 }
 
 /// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
@@ -134,26 +272,30 @@ async fn retry_audit_sink(app: AppState) {
     }
 }
 
-pub async fn shutdown_signal() {
+#[cfg(unix)]
+async fn shutdown_signal(terminate: Option<tokio::signal::unix::Signal>) {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
     };
-    #[cfg(unix)]
     let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
+        match terminate {
+            Some(mut signal) => {
                 signal.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
     }
+    tracing::info!("shutting down: /readyz now answers 503");
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal((): ()) {
+    let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down: /readyz now answers 503");
 }

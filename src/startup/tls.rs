@@ -6,8 +6,8 @@
 //!   and matches the certificate) serves the next handshake; anything else is logged and the
 //!   pair in use stays. Connections already open keep the certificate they started with.
 //! - **Handshakes never hold up the accept loop.** Each accepted connection gets its own task,
-//!   with [`HANDSHAKE_TIMEOUT`], and at most [`MAX_PENDING_HANDSHAKES`] are in progress; past
-//!   that, new connections are closed at once rather than queued.
+//!   with [`HANDSHAKE_TIMEOUT`]; a connection in its handshake holds a connection slot
+//!   (`MAX_CONNECTIONS`), so their number is capped like any other connection's.
 //! - **Plain HTTP on the TLS port** gets a one-line `400` saying to use `https://`, then the
 //!   connection closes: no request is served without TLS.
 //! - **Client certificates** (`TLS_CLIENT_CA_PATH`): every connection must present a
@@ -27,9 +27,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::AbortHandle;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use zeroize::Zeroizing;
@@ -38,8 +36,6 @@ use crate::config::TlsSettings;
 
 /// A client that has not finished its handshake by then is disconnected.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; a connection past this is closed at once.
-pub const MAX_PENDING_HANDSHAKES: usize = 1024;
 
 /// The TLS configuration in force, and the files it came from.
 pub struct TlsFiles {
@@ -234,34 +230,6 @@ impl TlsFiles {
     }
 }
 
-/// Re-checks the TLS files every `interval` (`None`: never) and on every SIGHUP.
-pub fn spawn_reloading(files: Arc<TlsFiles>, interval: Option<Duration>) {
-    if let Some(interval) = interval {
-        let files = Arc::clone(&files);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let files = Arc::clone(&files);
-                let _ = tokio::task::spawn_blocking(move || files.reload()).await;
-            }
-        });
-    }
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            let files = Arc::clone(&files);
-            let _ = tokio::task::spawn_blocking(move || files.reload()).await;
-        }
-    });
-}
-
 /// Says so when bearer credentials would cross the network in clear text.
 pub fn warn_if_plain_http(listen: SocketAddr, tls: bool, dev: bool) {
     if !tls && !dev && !listen.ip().is_loopback() {
@@ -272,90 +240,37 @@ pub fn warn_if_plain_http(listen: SocketAddr, tls: bool, dev: bool) {
     }
 }
 
-/// An axum listener whose connections have completed a TLS handshake. The handshakes run in
-/// their own tasks; this only hands over the finished ones.
-pub struct TlsListener {
-    finished: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-    /// The accept loop, stopped (and the port closed) when the listener is dropped.
-    accept_loop: AbortHandle,
+/// The TLS handshake of an accepted connection, within [`HANDSHAKE_TIMEOUT`]; `None` when
+/// it failed, timed out, or the client spoke plain HTTP (it got a 400 saying so).
+pub async fn accept(
+    files: &TlsFiles,
+    stream: TcpStream,
+    remote: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    accept_within(files, stream, remote, HANDSHAKE_TIMEOUT).await
 }
 
-impl TlsListener {
-    pub fn new(
-        listener: TcpListener,
-        files: Arc<TlsFiles>,
-        handshake_timeout: Duration,
-    ) -> std::io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (sender, finished) = mpsc::channel(64);
-        let accept_loop =
-            tokio::spawn(accept_loop(listener, files, sender, handshake_timeout)).abort_handle();
-        Ok(Self {
-            finished,
-            local_addr,
-            accept_loop,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.finished.recv().await {
-            Some(connection) => connection,
-            // The accept loop only ends when aborted, which happens on drop.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    files: Arc<TlsFiles>,
-    finished: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+async fn accept_within(
+    files: &TlsFiles,
+    stream: TcpStream,
+    remote: SocketAddr,
     timeout: Duration,
-) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-    loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, say: pause rather than spin.
-                tracing::warn!(%error, "accepting a connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-            tracing::warn!(%remote, "too many TLS handshakes in progress: connection closed");
-            continue;
-        };
-        let acceptor = TlsAcceptor::from(files.current());
-        let finished = finished.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(timeout, handshake(acceptor, stream)).await {
-                Ok(Ok(Some(tls))) => {
-                    let _ = finished.send((tls, remote)).await;
-                }
-                Ok(Ok(None)) => tracing::debug!(%remote, "plain HTTP on the TLS port refused"),
-                Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-            }
-        });
+) -> Option<TlsStream<TcpStream>> {
+    let acceptor = TlsAcceptor::from(files.current());
+    match tokio::time::timeout(timeout, handshake(acceptor, stream)).await {
+        Ok(Ok(Some(tls))) => Some(tls),
+        Ok(Ok(None)) => {
+            tracing::debug!(%remote, "plain HTTP on the TLS port refused");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%remote, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            None
+        }
     }
 }
 
@@ -434,12 +349,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_connection_is_dropped_after_the_handshake_timeout() {
+        use tokio::net::TcpListener;
+
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = self_signed();
         let files = Arc::new(TlsFiles::load(files_in(dir.path(), &cert, &key)).unwrap());
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = tcp.local_addr().unwrap();
-        let _listener = TlsListener::new(tcp, files, Duration::from_millis(200)).unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, remote) = tcp.accept().await.unwrap();
+            accept_within(&files, stream, remote, Duration::from_millis(200))
+                .await
+                .is_none()
+        });
 
         let mut silent = TcpStream::connect(address).await.unwrap();
         let mut buffer = [0u8; 16];
@@ -451,5 +373,6 @@ mod tests {
         .await
         .expect("the server closed the silent connection");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(server.await.unwrap(), "no TLS stream from a silent client");
     }
 }

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::audit::Decision;
 use crate::domain::{Action, InvalidEntry, Violation};
 use crate::error::ApiError;
-use crate::issuing::{Backends, Outcome, UrlGrant, ValidationGrant};
+use crate::issuing::{Backends, Outcome, UrlExtras, UrlGrant, ValidationGrant};
 use crate::request::{FieldRule, StoreOptions};
 use crate::signing::SignedUrl;
 use digital_signature::DigitalSignatures;
@@ -123,6 +123,7 @@ pub async fn conclude(
         if_generation_match: None,
         content_length_range: None,
         lifetime: FETCH_URL_LIFETIME,
+        extras: UrlExtras::default(),
     };
     let result = match backends.issue_url(&read, &StoreOptions::default(), now) {
         Ok(issued) => validator.examine(&issued.url, &grant.rules).await,

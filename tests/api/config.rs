@@ -172,3 +172,69 @@ fn a_boolean_setting_says_which_words_it_takes() {
         "{line}"
     );
 }
+
+/// `serve --dev` runs open mode for whoever can reach it; the attack pass found it bound to a
+/// public `HOST`, and with a real key it handed anyone V2 URLs that work at Google.
+#[test]
+fn dev_mode_refuses_a_public_address_and_a_key_file_unless_told() {
+    let dev = |vars: &[(&str, &str)]| {
+        let (status, _, stderr) = run_to_exit(vars, &["serve", "--dev"]);
+        (status.code(), stderr)
+    };
+    for host in ["0.0.0.0", "::", "192.0.2.10"] {
+        let (code, stderr) = dev(&[("HOST", host), ("PORT", "0")]);
+        assert_eq!(code, Some(2), "{host}: {stderr}");
+        assert!(
+            stderr.contains("configuration error: HOST (--host)"),
+            "{stderr}"
+        );
+    }
+    let key = key();
+    let (code, stderr) = dev(&[("SERVICE_ACCOUNT_KEY_PATH", &key), ("PORT", "0")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SERVICE_ACCOUNT_KEY_PATH (--key)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("DEV_ALLOW_KEY_FILE"),
+        "says how to insist: {stderr}"
+    );
+
+    let vars: Vec<(String, String)> = [
+        ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
+        ("DEV_ALLOW_KEY_FILE", "true"),
+        ("PORT", "0"),
+        ("DEV_STORE_PORT", "0"),
+        ("HOST", "127.0.0.2"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect();
+    let app = TestApp::spawn_raw(&vars, &["--dev"]);
+    assert!(
+        app.address.starts_with("127.0.0.2:"),
+        "any loopback address: {}",
+        app.address
+    );
+}
+
+#[test]
+fn connection_and_refusal_settings_are_validated() {
+    let key = key();
+    for (variable, bad) in [
+        ("MAX_CONNECTIONS", "0"),
+        ("HEADER_READ_TIMEOUT", "0"),
+        ("KEEP_ALIVE_TIMEOUT", "soon"),
+        ("REFUSALS_PER_MINUTE", "-1"),
+        ("REFUSAL_BURST", "0"),
+        ("AUDIT_SUMMARY_INTERVAL", "0"),
+        ("METRICS_PORT", "65536"),
+    ] {
+        let vars = with_key(&[], &key);
+        let mut vars: Vec<(&str, &str)> =
+            vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        vars.push((variable, bad));
+        refuses_to_start(&vars, variable);
+    }
+}

@@ -41,6 +41,10 @@ impl TestApp {
             ("PORT".into(), "0".into()),
             // ael.api's open mode unless a test gives a clients file.
             ("ALLOW_ANONYMOUS".into(), "true".into()),
+            // Tests send many refused requests from one address; the tests of the refusal
+            // limit set their own.
+            ("REFUSALS_PER_MINUTE".into(), "1000000".into()),
+            ("REFUSAL_BURST".into(), "1000000".into()),
         ];
         for (name, value) in env {
             vars.retain(|(n, _)| n != name);
@@ -125,7 +129,10 @@ impl TestApp {
                 .logs()
                 .lines()
                 .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|r| r["message"] == "request" && r["request_id"] == request_id)
+                .filter(|r| {
+                    r["message"] == "request"
+                        && (r["request_id"] == request_id || r["caller_request_id"] == request_id)
+                })
                 .collect();
             if !lines.is_empty() || Instant::now() > deadline {
                 return lines;
@@ -212,8 +219,14 @@ pub fn run_to_exit(vars: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String,
     (status, stdout, stderr)
 }
 
+/// The binary under test: this build's, or `STORAGE_SIGNER_BIN` (to check that a regression
+/// test fails on an older build).
+pub fn bin() -> std::path::PathBuf {
+    std::env::var_os("STORAGE_SIGNER_BIN").map_or_else(|| BIN.into(), Into::into)
+}
+
 fn command(vars: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);

@@ -1,6 +1,8 @@
 //! Keyless signing (`SIGNER=iam`) against a stand-in for the metadata server and IAM
 //! Credentials, started here: it checks each request's shape, signs with the conformance
 //! key, and can fail, throttle or hang on demand.
+//!
+//! Over 500 lines: the stand-in and the tests that drive it belong together.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,7 +26,7 @@ use crate::metrics::{sample, scrape};
 
 /// What the stand-in does with the next signBlob call.
 #[derive(Clone, Copy, Debug)]
-enum Reply {
+pub enum Reply {
     Status(u16),
     Hang,
 }
@@ -32,14 +34,14 @@ enum Reply {
 pub(crate) struct StandIn {
     key: ServiceAccountKey,
     email: String,
-    token_lifetime: u64,
+    pub(crate) token_lifetime: u64,
     pub(crate) tokens_issued: usize,
     /// Tokens that IAM accepts.
     pub(crate) valid_tokens: Vec<String>,
     pub(crate) sign_calls: usize,
     script: VecDeque<Reply>,
     /// Every signBlob call failing when set (IAM down).
-    always: Option<Reply>,
+    pub(crate) always: Option<Reply>,
     pub(crate) problems: Vec<String>,
     payloads: Vec<Vec<u8>>,
 }
@@ -158,7 +160,7 @@ pub(crate) async fn stand_in(token_lifetime: u64) -> (Shared, SocketAddr) {
     (state, address)
 }
 
-fn spawn_keyless(stand_in: SocketAddr, extra: &[(&str, &str)]) -> TestApp {
+pub fn spawn_keyless(stand_in: SocketAddr, extra: &[(&str, &str)]) -> TestApp {
     let key_path = conformance_key_path().display().to_string();
     let mut vars: Vec<(String, String)> = vec![
         ("SIGNER".into(), "iam".into()),
@@ -188,7 +190,7 @@ async fn issue(app: &TestApp, body: &Value) -> (StatusCode, Value) {
 }
 
 /// Waits until the start-up check (one probe signature) has passed.
-async fn wait_ready(app: &TestApp) {
+pub async fn wait_ready(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let response = app.client.get(app.url("/readyz")).send().await.unwrap();
@@ -348,7 +350,7 @@ async fn failures_of_batch_items_are_logged_under_the_batch_request_id() {
         .collect();
     assert_eq!(failures.len(), 2, "one error line per item: {logs}");
     for failure in &failures {
-        assert_eq!(failure["request_id"], request_id, "{failure}");
+        assert_eq!(failure["caller_request_id"], request_id, "{failure}");
     }
     assert!(!logs.contains("\"unknown\""), "{logs}");
 }
@@ -417,6 +419,45 @@ async fn an_unreachable_metadata_server_makes_the_replica_unready() {
     assert!(body["reasons"].to_string().contains("IAM"), "{body}");
     let response = app.post_secret(&secret("GET", "a.txt")).await;
     assert_eq!(response.status(), 503);
+}
+
+/// The attack pass: a metadata server answering `expires_in` 18446744073709551615 made the
+/// token's expiry overflow an `Instant`. The panic gave requests a 500 without an audit
+/// record, and killed the background check, so the replica stayed unready for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_token_lifetime_is_refused_logged_and_retried() {
+    let (state, address) = stand_in(u64::MAX).await;
+    let app = spawn_keyless(address, &[("IAM_TIMEOUT", "2")]);
+    let logs = app.wait_for_log("access token refused").await;
+    assert!(logs.contains("18446744073709551615"), "{logs}");
+    let response = app.post_secret(&secret("GET", "a.txt")).await;
+    assert_eq!(response.status(), 503, "no URL, and no panic");
+    let logs = app.wait_for_log("\"decision\":\"failed\"").await;
+    assert!(logs.contains("\"decision\":\"failed\""), "audited: {logs}");
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    // A sane token again: the background check, still alive, makes the replica ready.
+    state.lock().unwrap().token_lifetime = 3600;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never ready again: {}",
+            app.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(issue(&app, &secret("GET", "b.txt")).await.0, 201);
+    assert!(!app.logs().contains("panicked"), "{}", app.logs());
 }
 
 #[test]

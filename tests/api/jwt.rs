@@ -18,20 +18,20 @@ const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 const AUDIENCE: &str = "storage-signer";
 const SUBJECT: &str = "system:serviceaccount:media:worker";
 
-struct Keys {
-    rsa: RsaKeyPair,
-    ec: EcdsaKeyPair,
+pub struct Keys {
+    pub rsa: RsaKeyPair,
+    pub ec: EcdsaKeyPair,
 }
 
 impl Keys {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             rsa: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
             ec: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
         }
     }
 
-    fn jwks(&self) -> String {
+    pub fn jwks(&self) -> String {
         let rsa = self.rsa.public_key();
         let point = self.ec.public_key().as_ref(); // 0x04 || x || y
         json!({"keys": [
@@ -45,7 +45,7 @@ impl Keys {
     }
 
     /// A compact JWS: `header.claims.signature`, signed as `header.alg` says.
-    fn token(&self, header: &Value, claims: &Value) -> String {
+    pub fn token(&self, header: &Value, claims: &Value) -> String {
         let signing_input = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -76,7 +76,7 @@ impl Keys {
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -91,11 +91,16 @@ fn rs256() -> Value {
 struct JwtApp {
     app: TestApp,
     keys: Keys,
-    _files: (tempfile::NamedTempFile, tempfile::NamedTempFile),
+    /// The JWKS file and the clients file.
+    files: (tempfile::NamedTempFile, tempfile::NamedTempFile),
     audit: tempfile::TempDir,
 }
 
 fn spawn() -> JwtApp {
+    spawn_with(&[])
+}
+
+fn spawn_with(env: &[(&str, &str)]) -> JwtApp {
     let keys = Keys::new();
     let jwks = temp_file(&keys.jwks());
     let clients = temp_file(&format!(
@@ -103,17 +108,19 @@ fn spawn() -> JwtApp {
     ));
     let audit = tempfile::tempdir().unwrap();
     let audit_path = audit.path().join("audit.log").display().to_string();
-    let app = spawn_without_open_mode(&[
+    let mut vars = vec![
         ("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap()),
         ("JWT_JWKS_PATH", jwks.path().to_str().unwrap()),
         ("JWT_ISSUER", ISSUER),
         ("JWT_AUDIENCE", AUDIENCE),
         ("AUDIT_LOG_PATH", &audit_path),
-    ]);
+    ];
+    vars.extend_from_slice(env);
+    let app = spawn_without_open_mode(&vars);
     JwtApp {
         app,
         keys,
-        _files: (jwks, clients),
+        files: (jwks, clients),
         audit,
     }
 }
@@ -173,6 +180,7 @@ async fn expiry_is_checked_with_a_small_leeway() {
 }
 
 /// (name, token, what the 401 message must say) for every kind of bad token.
+#[expect(clippy::too_many_lines, reason = "one table of cases")]
 fn bad_tokens(keys: &Keys) -> Vec<(&'static str, String, &'static str)> {
     let with = |field: &str, value: Value| {
         let mut c = claims();
@@ -255,6 +263,34 @@ fn bad_tokens(keys: &Keys) -> Vec<(&'static str, String, &'static str)> {
             "subject",
         ),
         (
+            "a hundred years long",
+            keys.token(&rs256(), &with("exp", json!(now() + 100 * 365 * 86_400))),
+            "lives longer than this issuer's maximum of 86400 seconds",
+        ),
+        (
+            "a day and a minute long",
+            keys.token(&rs256(), &with("exp", json!(now() + 86_460))),
+            "lives longer",
+        ),
+        (
+            "issued in the future",
+            keys.token(&rs256(), &with("iat", json!(now() + 600))),
+            "issued in the future",
+        ),
+        (
+            "unknown critical header",
+            keys.token(
+                &json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp-v2"], "exp-v2": 1}),
+                &claims(),
+            ),
+            "critical extension",
+        ),
+        (
+            "from an unknown issuer",
+            keys.token(&rs256(), &with("iss", json!("https://accounts.google.com"))),
+            "issuer is not accepted",
+        ),
+        (
             "missing exp",
             keys.token(
                 &rs256(),
@@ -285,4 +321,50 @@ async fn every_bad_token_is_refused_with_401() {
     let records = audit_records(&audit);
     assert_eq!(records.len(), cases.len(), "one audit record per refusal");
     assert!(records.iter().all(|r| r["decision"] == "unauthenticated"));
+}
+
+/// Waits (at most ten seconds) until `token` gets `status`.
+async fn until_status(app: &TestApp, token: &str, status: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if attempt(app, token).await.0 == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_rotated_jwks_file_and_a_changed_clients_file_are_picked_up_without_sighup() {
+    let jwt = spawn_with(&[("CONFIG_WATCH_INTERVAL", "1")]);
+    let old = jwt.keys.token(&rs256(), &claims());
+    assert_eq!(attempt(&jwt.app, &old).await.0, 201);
+
+    // The ConfigMap is updated with the cluster's new key set; nobody sends SIGHUP.
+    let rotated = Keys::new();
+    std::fs::write(jwt.files.0.path(), rotated.jwks()).unwrap();
+    let new = rotated.token(&rs256(), &claims());
+    assert!(
+        until_status(&jwt.app, &new, 201).await,
+        "the new key is used"
+    );
+    assert_eq!(attempt(&jwt.app, &old).await.0, 401, "the old key is gone");
+
+    // The clients file drops the worker's rule.
+    std::fs::write(
+        jwt.files.1.path(),
+        format!("[[clients]]\nid = \"worker\"\njwt_subject = \"{SUBJECT}\"\n"),
+    )
+    .unwrap();
+    assert!(
+        until_status(&jwt.app, &new, 403).await,
+        "the new rules apply"
+    );
+
+    // A broken file is logged once and the rules in force stay.
+    std::fs::write(jwt.files.1.path(), "[[clients]]\nnonsense = 1\n").unwrap();
+    let logs = jwt.app.wait_for_log("clients not reloaded").await;
+    assert!(logs.contains("nonsense"), "{logs}");
+    assert_eq!(attempt(&jwt.app, &new).await.0, 403);
 }

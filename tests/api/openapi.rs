@@ -190,6 +190,36 @@ async fn every_response_exercised_here_matches_the_document() {
 }
 
 #[tokio::test]
+async fn rate_limited_refusals_are_documented_429s() {
+    let clients = clients();
+    let app = spawn_without_open_mode(&[
+        ("CLIENTS_CONFIG_PATH", clients.path().to_str().unwrap()),
+        ("REFUSALS_PER_MINUTE", "1"),
+        ("REFUSAL_BURST", "1"),
+    ]);
+    let contract = Contract::of(&app).await;
+    let body =
+        r#"{"secret": {"action": "GET", "bucket": "test-bucket", "resource_id": "allowed/a"}}"#;
+    for (path, expected) in [
+        ("/media_content_storage_secrets", 401),
+        ("/media_content_storage_secrets", 429),
+        ("/media_content_storage_secrets/batch", 429),
+        ("/upload_policies", 429),
+    ] {
+        let response = call(
+            &app,
+            reqwest::Method::POST,
+            path,
+            Some(body),
+            Some("ssk_wrong"),
+        )
+        .await;
+        assert_eq!(response.status, expected, "{path}: {}", response.body);
+        contract.check("post", path, &response);
+    }
+}
+
+#[tokio::test]
 async fn failing_audit_writes_are_documented_503s() {
     let app = TestApp::spawn_with(&[("AUDIT_LOG_PATH", "/dev/full")], &[]);
     let contract = Contract::of(&app).await;

@@ -1,35 +1,44 @@
-//! Past `MAX_CONCURRENT_REQUESTS`, a 503 with `Retry-After` at once, not a queue; probes and
-//! metrics stay reachable.
+//! Past `MAX_CONCURRENT_REQUESTS` signing requests, a 503 with `Retry-After` at once, not a
+//! queue; probes and metrics stay reachable. The slots are held by authenticated work only:
+//! a caller that trickles its body holds none.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-
-use crate::helpers::{SECRETS_PATH, TestApp, secret};
+use crate::helpers::{SECRETS_PATH, secret};
+use crate::iam::{Reply, spawn_keyless, stand_in, wait_ready};
 use crate::metrics::{sample, scrape};
 
-/// Opens a request whose body never completes, so it holds a slot until the timeout.
-async fn stalled_request(app: &TestApp) -> TcpStream {
-    let mut stream = TcpStream::connect(&app.address).await.unwrap();
-    let head = format!(
-        "POST {SECRETS_PATH} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"secret\":",
-        app.address
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-}
-
-#[tokio::test]
+/// Signatures that hang in IAM hold their slots (up to `IAM_TIMEOUT`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_past_the_limit_with_503_and_retry_after() {
-    let app = TestApp::spawn_with(
-        &[("MAX_CONCURRENT_REQUESTS", "2"), ("REQUEST_TIMEOUT", "3")],
-        &[],
+    let (state, address) = stand_in(3600).await;
+    let app = spawn_keyless(
+        address,
+        &[("MAX_CONCURRENT_REQUESTS", "2"), ("IAM_TIMEOUT", "5")],
     );
-    let mut first = stalled_request(&app).await;
-    let mut second = stalled_request(&app).await;
-    // Let both reach the handler.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_ready(&app).await;
+    state.lock().unwrap().always = Some(Reply::Hang);
+    let url = app.url(SECRETS_PATH);
+    let hanging: Vec<_> = (0..2)
+        .map(|n| {
+            let (client, url) = (app.client.clone(), url.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&secret("GET", &format!("hang-{n}")))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    // Both are signing: the IAM stand-in has their calls.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.lock().unwrap().sign_calls < 3 {
+        assert!(Instant::now() < deadline, "the requests did not reach IAM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let response = app.post_secret(&secret("GET", "a.txt")).await;
     assert_eq!(response.status(), 503);
@@ -48,16 +57,11 @@ async fn refuses_past_the_limit_with_503_and_retry_after() {
         "{text}"
     );
 
-    // The stalled requests end with 408 at REQUEST_TIMEOUT, which frees their slots.
-    for stream in [&mut first, &mut second] {
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
-            .await
-            .expect("the stalled request is answered")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer);
-        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The hanging ones end at IAM_TIMEOUT, which frees their slots.
+    for request in hanging {
+        assert_eq!(request.await.unwrap(), 503);
     }
+    state.lock().unwrap().always = None;
     let response = app.post_secret(&secret("GET", "a.txt")).await;
     assert_eq!(response.status(), 201);
 }

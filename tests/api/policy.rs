@@ -59,6 +59,8 @@ pub fn spawn_without_open_mode(env: &[(&str, &str)]) -> TestApp {
         ("KNOWN_BUCKETS".into(), "test-bucket,other-bucket".into()),
         ("HOST".into(), "127.0.0.1".into()),
         ("PORT".into(), "0".into()),
+        ("REFUSALS_PER_MINUTE".into(), "1000000".into()),
+        ("REFUSAL_BURST".into(), "1000000".into()),
     ];
     vars.extend(env.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
     TestApp::spawn_raw(&vars, &[])
@@ -115,7 +117,9 @@ const CASES: &[Case] = &[
     // frontend: PUT under uploads/** with a listed content type
     case(FRONTEND, "PUT", T, "uploads/a/b/scan.pdf", PDF, 201, ""),
     case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("image/jpeg"), 201, ""),
-    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG; q=1"), 201, ""),
+    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG"), 201, ""),
+    // Parameters pass only where the rule lists them.
+    case(FRONTEND, "PUT", T, "uploads/x.jpg", Some("IMAGE/JPEG; q=1"), 403, "content type"),
     case(FRONTEND, "PUT", T, "uploads/x.jpg", None, 403, "content_type is required"),
     case(FRONTEND, "PUT", T, "uploads/x.html", Some("text/html"), 403, "content type \"text/html\""),
     case(FRONTEND, "PUT", T, "uploads-evil/x.pdf", PDF, 403, "path /test-bucket/uploads-evil/x.pdf"),

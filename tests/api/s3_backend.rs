@@ -5,10 +5,7 @@
 
 use serde_json::{Value, json};
 
-#[path = "../support/corpus.rs"]
-mod corpus;
-#[path = "../support/oracle.rs"]
-mod oracle;
+use crate::differential::{corpus, oracle};
 
 use crate::helpers::{SECRETS_PATH, query_pairs, sha256_hex, temp_file};
 use crate::servers::{self, created, permissive_clients, send, spawn_service};
@@ -120,22 +117,24 @@ async fn s3_urls_from_the_service_work_and_s3s_fs_refuses_every_misuse() {
         412,
         "If-None-Match: * refuses to replace the object"
     );
+    read_head_delete_and_expire(&app, object).await;
+}
 
-    let url_for = |action: &'static str| {
-        let app = &app;
-        async move {
-            created(
-                secret(
-                    app,
-                    json!({"action": action, "bucket": "media", "resource_id": object}),
-                )
-                .await,
+/// The uploaded `object` is read, `HEAD`ed and deleted through the service's URLs; a GET
+/// URL does not delete, and an expired one reads nothing.
+async fn read_head_delete_and_expire(app: &crate::helpers::TestApp, object: &str) {
+    let url_for = |action: &'static str| async move {
+        created(
+            secret(
+                app,
+                json!({"action": action, "bucket": "media", "resource_id": object}),
             )
-            .await["secret_url"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+            .await,
+        )
+        .await["secret_url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let get = url_for("GET").await;
     let response = send("GET", &get, &json!({}), b"").await;
@@ -162,7 +161,7 @@ async fn s3_urls_from_the_service_work_and_s3s_fs_refuses_every_misuse() {
 
     let short = created(
         secret(
-            &app,
+            app,
             json!({"action": "GET", "bucket": "media", "resource_id": object, "expires_in": 1}),
         )
         .await,
@@ -330,6 +329,26 @@ fn generate(count: usize, seed: u64, bucket: &str) -> Vec<Value> {
                     secret["content_length_range"] = json!([size, size]);
                 }
             }
+            if matches!(action, "GET" | "HEAD") {
+                if rng.chance(30) {
+                    secret["response_content_disposition"] =
+                        json!(rng.pick(&["attachment; filename=\"a b.pdf\"", "inline"]));
+                }
+                if rng.chance(30) {
+                    secret["response_content_type"] = json!(rng.pick(&["application/pdf", "text/plain; charset=utf-8"]));
+                }
+            }
+            if action == "PUT" {
+                if rng.chance(30) {
+                    secret["metadata"] = json!({"owner": "user 42", "x-trace": "a/b=c"});
+                }
+                if rng.chance(20) {
+                    secret["cache_control"] = json!("public, max-age=3600");
+                }
+                if rng.chance(20) {
+                    secret["content_disposition"] = json!("attachment; filename=\"r.pdf\"");
+                }
+            }
             if rng.chance(30) {
                 secret["expires_in"] = json!(1 + rng.below(604_800));
             }
@@ -350,14 +369,34 @@ fn botocore_case(data: &Value, endpoint: &str, style: &str) -> Value {
     let method = data["action"].as_str().unwrap().to_ascii_lowercase();
     let headers = data["headers"].as_object().unwrap();
     let mut params = Vec::new();
+    // The download options are query parameters, in the order the service writes them.
+    for (name, param) in [
+        ("response-content-disposition", "ResponseContentDisposition"),
+        ("response-content-type", "ResponseContentType"),
+    ] {
+        if let Some((_, value)) = query_pairs(url).into_iter().find(|(n, _)| n == name) {
+            params.push(json!([param, crate::helpers::form_decode(&value)]));
+        }
+    }
     for (header, param) in [
         ("Content-Type", "ContentType"),
         ("Content-MD5", "ContentMD5"),
         ("If-None-Match", "IfNoneMatch"),
+        ("Cache-Control", "CacheControl"),
+        ("Content-Disposition", "ContentDisposition"),
     ] {
         if let Some(value) = headers.get(header) {
             params.push(json!([param, value]));
         }
+    }
+    let metadata: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.strip_prefix("x-amz-meta-")?.to_owned(), value.clone()))
+        })
+        .collect();
+    if !metadata.is_empty() {
+        params.push(json!(["Metadata", metadata]));
     }
     if let Some(length) = headers.get("Content-Length") {
         params.push(json!([

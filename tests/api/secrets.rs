@@ -52,6 +52,8 @@ async fn put_secret_returns_201_in_ael_api_shape() {
     let data = &body["data"];
     let mut keys: Vec<_> = data.as_object().unwrap().keys().cloned().collect();
     keys.sort();
+    // ael.api's fields, and `fields`, `method` and `url` for uploader libraries (Uppy's
+    // getUploadParameters shape); ael.api's clients ignore fields they do not know.
     assert_eq!(
         keys,
         [
@@ -61,14 +63,20 @@ async fn put_secret_returns_201_in_ael_api_shape() {
             "content_md5",
             "content_type",
             "expires_at",
+            "fields",
             "headers",
             "inserted_at",
+            "method",
             "resource_id",
             "resource_name",
             "secret_url",
+            "url",
             "version"
         ]
     );
+    assert_eq!(data["url"], data["secret_url"]);
+    assert_eq!(data["method"], "PUT");
+    assert_eq!(data["fields"], json!({}));
     assert_eq!(data["action"], "PUT");
     assert_eq!(data["bucket"], BUCKET);
     assert_eq!(data["resource_id"], "declarations/42");

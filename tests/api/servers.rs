@@ -210,11 +210,11 @@ pub fn spawn_service(vars: &[(&str, &str)]) -> crate::helpers::TestApp {
     crate::helpers::TestApp::spawn_raw(&all, &[])
 }
 
-/// A clients file whose `anonymous` client may have any URL method on every object, for up
-/// to 7 days (with `form_prefix`, form uploads under it too).
+/// A clients file whose `anonymous` client may have any URL method, with every URL option,
+/// and forms, on every object, for up to 7 days.
 pub fn permissive_clients() -> tempfile::NamedTempFile {
     crate::helpers::temp_file(
-        "[[clients]]\nid = \"anonymous\"\nmax_ttl = 604800\n[[clients.allow]]\nmethods = [\"GET\", \"HEAD\", \"PUT\", \"DELETE\", \"POST\"]\nresources = [\"/**\"]\n",
+        "[[clients]]\nid = \"anonymous\"\nmax_ttl = 604800\n[[clients.allow]]\nmethods = [\"GET\", \"HEAD\", \"PUT\", \"DELETE\", \"POST\"]\nresources = [\"/**\"]\nresponse_content_types = [\"*/*\"]\nresponse_dispositions = [\"attachment\", \"inline\"]\nmetadata = [\"*\"]\nupload_headers = [\"cache-control\", \"content-disposition\"]\n",
     )
 }
 

@@ -79,5 +79,28 @@ async fn during_the_drain_readiness_fails_but_requests_are_still_served() {
 
     let status = app.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
-    assert!(app.logs().contains("closing the listener"));
+    // The lines of a process that has exited may still be on their way through the pipe.
+    assert!(
+        app.wait_for_log("closing the listener")
+            .await
+            .contains("closing the listener")
+    );
+}
+
+/// A connection with nothing in flight (here: a head that never completes) does not hold the
+/// exit up to `HEADER_READ_TIMEOUT`.
+#[tokio::test]
+async fn sigterm_closes_connections_with_nothing_in_flight_at_once() {
+    let mut app = TestApp::spawn_with(&[("HEADER_READ_TIMEOUT", "120")], &[]);
+    let mut slow = TcpStream::connect(&app.address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: t")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.send_sigterm();
+    // Far below the header timeout: only a bound against a hang.
+    let status = app.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest).await;
 }

@@ -7,10 +7,7 @@
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-#[path = "../support/corpus.rs"]
-mod corpus;
-#[path = "../support/oracle.rs"]
-mod oracle;
+use crate::differential::{corpus, oracle};
 
 use crate::helpers::{SECRETS_PATH, TestApp, temp_file};
 use crate::servers::{self, created, permissive_clients, send, spawn_service};
@@ -229,6 +226,11 @@ async fn swift_buckets_refuse_what_tempurls_cannot_sign() {
             json!({"action": "PUT", "bucket": "media", "resource_id": "once/a", "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}),
             422,
             Some("$.secret.content_md5"),
+        ),
+        (
+            json!({"action": "GET", "bucket": "media", "resource_id": "once/a", "response_content_disposition": "attachment"}),
+            422,
+            Some("$.secret.response_content_disposition"),
         ),
         // The rules' conditions cannot be signed into a TempURL: denied, not dropped.
         (

@@ -9,7 +9,7 @@ const CLIENTS: &str = r#"
 [[clients]]
 id = "anonymous"
 [[clients.allow]]
-methods = ["PUT", "RESUMABLE"]
+methods = ["PUT"]
 resources = ["/test-bucket/safe/**"]
 content_types = ["image/*"]
 max_size = 1048576

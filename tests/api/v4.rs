@@ -164,7 +164,7 @@ async fn hmac_buckets_are_signed_with_the_hmac_key_as_google_documents() {
     let secrets = [
         json!({"action": "GET", "resource_id": "plain.txt"}),
         json!({"action": "PUT", "resource_id": "up/ü ñ+#?.png", "content_type": "image/png", "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==", "if_generation_match": 0, "content_length_range": [1, 99]}),
-        json!({"action": "RESUMABLE", "resource_id": "big.bin", "max_size": 5_000_000}),
+        json!({"action": "RESUMABLE", "resource_id": "big.bin", "if_generation_match": 0}),
         json!({"action": "DELETE", "resource_id": "old.txt", "if_generation_match": 12345}),
         json!({"action": "HEAD", "resource_id": "dir/😀", "expires_in": 60}),
     ];

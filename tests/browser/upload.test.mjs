@@ -6,18 +6,16 @@
 // names the binary (default ../../target/debug/storage-signer).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { chromiumOptions, startService, stopService } from "./service.mjs";
+
 const here = dirname(fileURLToPath(import.meta.url));
-const binary = process.env.STORAGE_SIGNER_BIN || resolve(here, "../../target/debug/storage-signer");
 const artifacts = resolve(here, "../../artifacts");
 
 /** A 320x160 PNG drawn by the browser itself (no image library needed here). */
@@ -44,48 +42,16 @@ let service;
 let browser;
 let pageUrl;
 
-/** Starts `serve --dev` on free ports and resolves with the page's URL. */
-function startService() {
-  return new Promise((resolvePage, reject) => {
-    const child = spawn(binary, ["serve", "--dev"], {
-      env: { PATH: process.env.PATH, PORT: "0", DEV_STORE_PORT: "0",
-             XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), "storage-signer-browser-")) },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => reject(new Error(`storage-signer exited with ${code}`)));
-    let address;
-    let storeReady = false;
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      let record;
-      try { record = JSON.parse(line); } catch { return; }
-      if (record.message === "listening") address = record.address;
-      if (record.message?.startsWith("dev store listening")) storeReady = true;
-      if (address && storeReady) {
-        clearTimeout(timer);
-        resolvePage(`http://${address}/`);
-      }
-    });
-    const timer = setTimeout(() => reject(new Error("storage-signer did not report its addresses")), 20000);
-    service = child;
-  });
-}
-
 before(async () => {
-  pageUrl = await startService();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    // launch() starts Chromium with a fresh, temporary profile of its own.
-  });
+  mkdirSync(artifacts, { recursive: true });
+  service = await startService();
+  pageUrl = service.pageUrl;
+  browser = await chromium.launch(chromiumOptions);
 });
 
 after(async () => {
   await browser?.close();
-  service?.removeAllListeners("exit");
-  service?.kill("SIGTERM");
+  stopService(service);
 });
 
 /** Picks `file` in the page's file input, chooses `version`, clicks Upload, waits for a result. */
@@ -121,10 +87,14 @@ test("a file with a Unicode name goes up through the page and comes back byte fo
     const href = await page.getAttribute("#download", "href");
     const back = await page.evaluate(async (url) => {
       const response = await fetch(url);
-      return { status: response.status, bytes: Array.from(new Uint8Array(await response.arrayBuffer())) };
+      return { status: response.status, disposition: response.headers.get("content-disposition"),
+               bytes: Array.from(new Uint8Array(await response.arrayBuffer())) };
     }, href);
     assert.equal(back.status, 200);
     assert.deepEqual(Buffer.from(back.bytes), PNG);
+    // The link saves under the file's own name: the signed response-content-disposition.
+    const encoded = encodeURIComponent(file.name).replace(/['()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+    assert.equal(back.disposition, `attachment; filename*=UTF-8''${encoded}`);
     // The image shows.
     await page.waitForFunction(() => document.querySelector("#result img")?.naturalWidth === 320);
   }
@@ -145,6 +115,38 @@ test("a refused upload shows the storage error on the page", async () => {
   assert.equal(refused.kind, "error");
   assert.match(refused.text, /storage refused the upload \(412 PreconditionFailed\)/);
   await page.screenshot({ path: join(artifacts, "demo-page-refused.png"), fullPage: true });
+  await page.close();
+});
+
+test("a signed-in demo user uploads into their own folder and is refused another user's", async () => {
+  const page = await browser.newPage();
+  const failures = [];
+  page.on("pageerror", (error) => failures.push(error.message));
+  await page.goto(pageUrl);
+  assert.equal(await page.isVisible("#signin"), true, "dev mode offers the demo users");
+  await page.click("#signin-alice");
+  await page.waitForFunction(() => document.getElementById("who").textContent.includes("alice"));
+
+  const file = { name: "alice ü.png", mimeType: "image/png", buffer: await drawPng(page, "alice") };
+  const result = await upload(page, file, "v4");
+  assert.equal(result.kind, "ok", result.text);
+  assert.match(result.text, /to users\/alice\//);
+  const href = await page.getAttribute("#download", "href");
+  assert.match(href, /\/dev-bucket\/users\/alice\/alice%20%C3%BC\.png\?/);
+  await page.waitForFunction(() => document.querySelector("#result img")?.naturalWidth === 320);
+
+  // The demo app's rule is users/{sub}/**: alice's token gets no URL for bob's folder.
+  await page.click("#intrude");
+  await page.waitForSelector("#status.error");
+  const refused = await page.textContent("#status");
+  assert.match(refused, /storage-signer refused \(403\)/);
+  assert.match(refused, /path \/dev-bucket\/users\/bob\/intrusion\.txt is not allowed/);
+  await page.screenshot({ path: join(artifacts, "demo-page-signed-in-refused.png"), fullPage: true });
+
+  // Signed out, the page is the anonymous caller again (dev mode's open mode).
+  await page.click("#signout");
+  assert.match(await page.textContent("#who"), /Not signed in/);
+  assert.deepEqual(failures, []);
   await page.close();
 });
 

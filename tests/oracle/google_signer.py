@@ -5,6 +5,7 @@
  "cases": [{"version": "v2" | "v4", "bucket": "b", "object": "a b", "method": "PUT",
             "expiration": ..., "timestamp": "20190201T090000Z" (v4), "content_type": ...,
             "content_md5": ..., "headers": {"x-goog-if-generation-match": "0"},
+            "response_disposition": ..., "response_type": ...,
             "query_parameters": {"response-content-disposition": "attachment"} (v4)}]}
     -> {"library": "3.17.1", "urls": [...]}: the URL Google's client builds for each case.
        V2 goes through the public API, Blob.generate_signed_url, with `expiration` the
@@ -47,6 +48,8 @@ def sign(job):
                 method=case["method"],
                 content_type=case.get("content_type"),
                 content_md5=case.get("content_md5"),
+                response_disposition=case.get("response_disposition"),
+                response_type=case.get("response_type"),
                 headers=headers,
                 credentials=credentials,
                 api_access_endpoint=job["endpoint"],
@@ -61,6 +64,8 @@ def sign(job):
                 method=case["method"],
                 content_type=case.get("content_type"),
                 content_md5=case.get("content_md5"),
+                response_disposition=case.get("response_disposition"),
+                response_type=case.get("response_type"),
                 headers=headers,
                 query_parameters=case.get("query_parameters") or None,
                 _request_timestamp=case["timestamp"],
