@@ -8,6 +8,7 @@ mod cors;
 mod dev;
 mod limits;
 mod parse;
+mod signer;
 pub mod stores;
 mod tls;
 mod validator;
@@ -25,9 +26,9 @@ pub use args::{Secret, ServeArgs};
 pub use cors::{CorsOrigins, CorsSettings};
 pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
-    parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
-    parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
-    parse_secrets_ttl, parse_storage_base_url,
+    parse_bool, parse_bucket_list, parse_bucket_styles, parse_host, parse_jwt, parse_known_buckets,
+    parse_log_level, parse_port, parse_request_timeout, parse_seconds, parse_secrets_ttl,
+    parse_storage_base_url,
 };
 pub use stores::{
     BackendSettings, S3Settings, StorageSettings, StoreArgs, StoreSecret, SwiftSettings,
@@ -36,7 +37,7 @@ pub use tls::{TlsArgs, TlsSettings};
 pub use validator::{ValidatorArgs, ValidatorSettings};
 
 use crate::domain::{BucketName, SigningVersion};
-use crate::iam::{self, IamSettings};
+use crate::iam::IamSettings;
 use crate::issuing::BucketStyle;
 
 pub const DEFAULT_SECRETS_TTL: u32 = 600;
@@ -247,7 +248,7 @@ impl Settings {
         }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
-        let signer = signer(args)?;
+        let signer = signer::signer(args)?;
         let hmac = hmac_source(args)?;
         let signing = signing(args, &known_buckets, hmac.is_some())?;
         let key_watch_interval = parse_seconds(
@@ -377,108 +378,6 @@ fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigEr
             1..=3600,
         )?,
         dev_issuer: None,
-    })
-}
-
-/// The service-account key file, the dev key, or IAM.
-fn signer(args: &ServeArgs) -> Result<SignerSettings, ConfigError> {
-    match args.signer.as_deref().map(str::trim) {
-        None | Some("key") => {
-            if args.iam_service_account.is_some() {
-                return Err(ConfigError::new(
-                    "IAM_SERVICE_ACCOUNT",
-                    "--iam-service-account",
-                    "is set, but SIGNER is not iam; set SIGNER=iam to sign through IAM",
-                ));
-            }
-            match (args.service_account_key_path.as_deref(), args.dev) {
-                (Some(path), _) => Ok(SignerSettings::Key(Some(PathBuf::from(path)))),
-                (None, true) => Ok(SignerSettings::Key(None)),
-                // Every bucket is GCS's: as in ael.api, the key is needed.
-                (None, false) if serves_gcs_only(&args.stores) => Err(ConfigError::new(
-                    "SERVICE_ACCOUNT_KEY_PATH",
-                    "--key",
-                    "not set; point it at a service-account JSON key file (GCS buckets need one: OBJECT_STORAGE_BACKEND or BACKENDS_CONFIG_PATH give buckets other backends), or run `storage-signer serve --dev` to try the service without one",
-                )),
-                // Needed only if a bucket is served by GCS: start-up checks that, once the
-                // backends file is read.
-                (None, false) => Ok(SignerSettings::Unset),
-            }
-        }
-        Some("iam") => iam_settings(args).map(SignerSettings::Iam),
-        Some(other) => Err(ConfigError::new(
-            "SIGNER",
-            "--signer",
-            format!("must be key or iam; got {other:?}"),
-        )),
-    }
-}
-
-/// Whether every bucket is a GCS bucket: GCS is the default backend and no backends file
-/// gives a bucket another one.
-fn serves_gcs_only(stores: &StoreArgs) -> bool {
-    let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
-    !given(&stores.backends_config_path)
-        && stores
-            .object_storage_backend
-            .as_deref()
-            .is_none_or(|backend| backend.trim() == "gcs")
-}
-
-/// `SIGNER=iam`: signBlob for `IAM_SERVICE_ACCOUNT`, with the metadata server's token.
-fn iam_settings(args: &ServeArgs) -> Result<IamSettings, ConfigError> {
-    if args.service_account_key_path.is_some() {
-        return Err(ConfigError::new(
-            "SERVICE_ACCOUNT_KEY_PATH",
-            "--key",
-            "is set, but SIGNER=iam signs without a key file; unset one of them",
-        ));
-    }
-    if args.dev {
-        return Err(ConfigError::new(
-            "SIGNER",
-            "--signer",
-            "iam cannot be used with --dev (the dev store verifies with a local key)",
-        ));
-    }
-    let error =
-        |problem: &str| ConfigError::new("IAM_SERVICE_ACCOUNT", "--iam-service-account", problem);
-    let service_account = args
-        .iam_service_account
-        .as_deref()
-        .map(str::trim)
-        .ok_or_else(|| {
-            error("not set; SIGNER=iam needs the e-mail of the service account that signs")
-        })?;
-    let plausible = service_account
-        .split_once('@')
-        .is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'))
-        && service_account
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@.-_".contains(&b));
-    if !plausible {
-        return Err(error(&format!(
-            "must be a service-account e-mail such as signer@project.iam.gserviceaccount.com; got {service_account:?}"
-        )));
-    }
-    Ok(IamSettings {
-        service_account: service_account.to_owned(),
-        iam_endpoint: parse_endpoint(
-            ("IAM_ENDPOINT", "--iam-endpoint"),
-            args.iam_endpoint.as_deref(),
-            iam::DEFAULT_IAM_ENDPOINT,
-        )?,
-        metadata_endpoint: parse_endpoint(
-            ("METADATA_ENDPOINT", "--metadata-endpoint"),
-            args.metadata_endpoint.as_deref(),
-            iam::DEFAULT_METADATA_ENDPOINT,
-        )?,
-        timeout: parse_seconds(
-            ("IAM_TIMEOUT", "--iam-timeout"),
-            args.iam_timeout.as_deref(),
-            iam::DEFAULT_IAM_TIMEOUT,
-            1..=60,
-        )?,
     })
 }
 
