@@ -157,6 +157,26 @@ pub struct PolicyGrant<'a> {
     pub lifetime: u32,
 }
 
+impl<'a> PolicyGrant<'a> {
+    /// The size range and the `Content-Type` prefix, as policy conditions (GCS and S3 alike).
+    pub(super) fn conditions(&self) -> Vec<Condition<'a>> {
+        let mut conditions = Vec::new();
+        if let Some(range) = self.content_length_range {
+            conditions.push(Condition::ContentLengthRange {
+                min: range.min,
+                max: range.max,
+            });
+        }
+        if let Some(prefix) = self.content_type_prefix {
+            conditions.push(Condition::StartsWith {
+                field: "Content-Type",
+                prefix,
+            });
+        }
+        conditions
+    }
+}
+
 /// A signed form: where to POST and the fields to send before the file.
 #[derive(Debug)]
 pub struct IssuedPolicy {
@@ -287,19 +307,7 @@ impl Issuer {
         if let Some(content_type) = grant.content_type {
             fields.push(("content-type", content_type));
         }
-        let mut conditions = Vec::new();
-        if let Some(range) = grant.content_length_range {
-            conditions.push(Condition::ContentLengthRange {
-                min: range.min,
-                max: range.max,
-            });
-        }
-        if let Some(prefix) = grant.content_type_prefix {
-            conditions.push(Condition::StartsWith {
-                field: "Content-Type",
-                prefix,
-            });
-        }
+        let conditions = grant.conditions();
         let style = self.url_style(grant.bucket);
         let request = PolicyRequest {
             bucket: grant.bucket,

@@ -14,7 +14,6 @@ use super::backend::BackendKind;
 use super::issuer::{IssuedPolicy, IssuedUrl, PolicyGrant, UrlGrant};
 use crate::domain::SigningVersion;
 use crate::signing::hmac::HmacKey;
-use crate::signing::post_policy::Condition;
 use crate::signing::s3::{self, AddressingStyle, ObjectHeaders, PresignRequest, S3Error};
 use crate::signing::s3_post::{self, PostPolicyRequest};
 use crate::timestamp;
@@ -102,19 +101,7 @@ impl S3Store {
         if let Some(content_type) = grant.content_type {
             fields.push(("Content-Type", content_type));
         }
-        let mut conditions = Vec::new();
-        if let Some(range) = grant.content_length_range {
-            conditions.push(Condition::ContentLengthRange {
-                min: range.min,
-                max: range.max,
-            });
-        }
-        if let Some(prefix) = grant.content_type_prefix {
-            conditions.push(Condition::StartsWith {
-                field: "Content-Type",
-                prefix,
-            });
-        }
+        let conditions = grant.conditions();
         let policy = s3_post::sign_post_policy(
             &PostPolicyRequest {
                 endpoint: &self.endpoint,

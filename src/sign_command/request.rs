@@ -98,12 +98,29 @@ impl Request {
         &self.headers
     }
 
+    /// The headers to sign, borrowed.
+    pub(super) fn header_pairs(&self) -> Vec<(&str, &str)> {
+        pairs(&self.headers)
+    }
+
+    /// The query parameters to sign, borrowed.
+    pub(super) fn query_pairs(&self) -> Vec<(&str, &str)> {
+        pairs(&self.query)
+    }
+
     pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
 }
 
 /// An RFC 9110 token: what a header name may be.

@@ -87,7 +87,12 @@ pub(super) fn sign(args: &SignArgs, objects: &[String], scheme: Scheme) -> Resul
                 object.as_str(),
                 now,
             )?,
-            BackendSettings::Gcs => unreachable!("store_settings gives the scheme's kind"),
+            // `store_settings` gives the scheme's kind or an error.
+            BackendSettings::Gcs => {
+                return Err(Failure::Usage(format!(
+                    "{target}: a GCS bucket: sign it as gs://"
+                )));
+            }
         }
         .map_err(|problem| Failure::Signing(format!("{target}: {problem}")))?;
         urls.push(url);
@@ -151,16 +156,7 @@ fn sign_s3(
             s3_endpoint(endpoint).map_err(|p| Failure::Usage(format!("--storage-base-url {p}")))?;
     }
     let store = s3_store(&settings).map_err(Failure::Usage)?;
-    let headers: Vec<(&str, &str)> = request
-        .headers_to_send()
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let query: Vec<(&str, &str)> = request
-        .query
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let (headers, query) = (request.header_pairs(), request.query_pairs());
     Ok(presign_url(
         &PresignRequest {
             method: request.action.http_method(),

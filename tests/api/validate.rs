@@ -124,17 +124,8 @@ buckets = ["redirected"]
 
 impl Setup {
     async fn upload(&self, bucket: &str, object: &str, bytes: Vec<u8>) {
-        let put = created(
-            self.app
-                .post_secret_as(
-                    Some(READER),
-                    &json!({"secret": {"action": "PUT", "bucket": bucket, "resource_id": object}}),
-                )
-                .await,
-        )
-        .await;
         let response = reqwest::Client::new()
-            .put(put["secret_url"].as_str().unwrap())
+            .put(self.url("PUT", bucket, object).await)
             .body(bytes)
             .send()
             .await
@@ -148,16 +139,14 @@ impl Setup {
 
     /// A read URL of the object as the service issues it.
     async fn get_url(&self, bucket: &str, object: &str) -> String {
-        let get = created(
-            self.app
-                .post_secret_as(
-                    Some(READER),
-                    &json!({"secret": {"action": "GET", "bucket": bucket, "resource_id": object}}),
-                )
-                .await,
-        )
-        .await;
-        get["secret_url"].as_str().unwrap().to_owned()
+        self.url("GET", bucket, object).await
+    }
+
+    /// An `action` URL of the object as the service issues it to the reader.
+    async fn url(&self, action: &str, bucket: &str, object: &str) -> String {
+        let secret = json!({"secret": {"action": action, "bucket": bucket, "resource_id": object}});
+        let data = created(self.app.post_secret_as(Some(READER), &secret).await).await;
+        data["secret_url"].as_str().unwrap().to_owned()
     }
 
     /// Asks for a verdict; the answer must be one the OpenAPI document describes.
