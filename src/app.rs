@@ -2,7 +2,7 @@
 //! the clients file is reloaded.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,8 @@ use crate::auth::{AuthError, Authenticator, Now};
 use crate::config::CorsSettings;
 use crate::error::ApiError;
 use crate::issuing::{
-    Backends, Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, RsaSigner, Rules,
-    SecretGrant,
+    Backends, Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, ReuseCache, Reused,
+    RsaSigner, Rules, SecretGrant,
 };
 use crate::key::ServiceAccountKey;
 use crate::limiter::{Limited, Limiter, Rate, RateKey};
@@ -46,6 +46,10 @@ pub struct App {
     /// Every store's signer, replaced whole when the GCS key rotates; a request keeps the
     /// one it started with.
     backends: RwLock<Arc<Backends>>,
+    /// Counts key rotations, so that URLs kept for reuse are never those of an older key.
+    key_generation: AtomicU64,
+    /// Read URLs shared by identical grants of one window (rules with `reuse_window`).
+    reuse: ReuseCache,
     /// Replaced whole when the clients file is reloaded.
     authenticator: RwLock<Arc<Authenticator>>,
     pub rules: Rules,
@@ -83,6 +87,8 @@ impl App {
         });
         Self {
             backends: RwLock::new(Arc::new(backends)),
+            key_generation: AtomicU64::new(0),
+            reuse: ReuseCache::default(),
             authenticator: RwLock::new(Arc::new(authenticator)),
             rules,
             audit,
@@ -106,6 +112,16 @@ impl App {
         self.backends().gcs().cloned()
     }
 
+    /// The stores in force and the generation of the GCS key (which a rotation changes),
+    /// read together.
+    fn backends_and_generation(&self) -> (Arc<Backends>, u64) {
+        let backends = self.backends.read().unwrap_or_else(PoisonError::into_inner);
+        (
+            Arc::clone(&backends),
+            self.key_generation.load(Ordering::Acquire),
+        )
+    }
+
     /// A rotated key takes over for new requests.
     pub fn use_key(&self, key: ServiceAccountKey) {
         let key_id = key.private_key_id().unwrap_or("none").to_owned();
@@ -115,6 +131,9 @@ impl App {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         *backends = Arc::new(backends.with_gcs_signer(RsaSigner::Key(Arc::new(key))));
+        // URLs kept for reuse were signed by the old key: the next identical grant is signed
+        // anew.
+        self.key_generation.fetch_add(1, Ordering::AcqRel);
         drop(backends);
         self.metrics.key_loaded(&key_id, &client_email);
         tracing::info!(
@@ -191,12 +210,18 @@ impl App {
         outcome: Outcome<SecretGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedSecret> {
-        let backends = self.backends();
+        let (backends, key_generation) = self.backends_and_generation();
         outcome.sign(|grant, record| {
             let started = Instant::now();
-            let secret = grant.sign(&backends, now, record)?;
-            self.metrics
-                .observe_signing(secret.url.kind, started.elapsed());
+            let secret = grant.sign(&backends, now, record, (&self.reuse, key_generation))?;
+            match secret.reused {
+                Reused::Signed => self
+                    .metrics
+                    .observe_signing(secret.url.kind, started.elapsed()),
+                Reused::Reused => {
+                    self.metrics.reused_urls.inc();
+                }
+            }
             Ok(secret)
         })
     }
@@ -217,33 +242,35 @@ impl App {
         })
     }
 
-    /// Writes an audit record and counts the decision (or the failed write) in the metrics.
-    /// Slow synced writes run off the async executor.
-    pub async fn record(self: &Arc<Self>, event: AuditEvent) -> Result<(), AuditUnavailable> {
-        if self.audit.syncs() {
-            let app = Arc::clone(self);
-            tokio::task::spawn_blocking(move || app.record_now(&event))
-                .await
-                .unwrap_or(Err(AuditUnavailable))
-        } else {
-            self.record_now(&event)
-        }
+    /// Writes an audit record (the writer task does the I/O; this waits at most
+    /// `AUDIT_TIMEOUT`) and counts the decision (or the failed write) in the metrics.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        self.record_batch(vec![event]).await
     }
 
-    fn record_now(&self, event: &AuditEvent) -> Result<(), AuditUnavailable> {
-        let written = self.audit.record(event);
-        if written.is_err() {
-            self.metrics.audit_write_failures.inc();
-        }
-        self.metrics.count_decision(
-            event.action.unwrap_or("-"),
-            event.client_id.as_deref().unwrap_or("-"),
-            if written.is_ok() {
-                event.decision.as_str()
+    /// Writes the records in one write (all durable, or none) and counts each decision.
+    pub async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<(), AuditUnavailable> {
+        let counted: Vec<_> = events
+            .iter()
+            .map(|event| {
+                (
+                    event.action.unwrap_or("-"),
+                    event.client_id.clone(),
+                    event.decision.as_str(),
+                )
+            })
+            .collect();
+        let written = self.audit.record_batch(events).await;
+        for (action, client, decision) in counted {
+            let outcome = if written.is_ok() {
+                decision
             } else {
+                self.metrics.audit_write_failures.inc();
                 "audit_failed"
-            },
-        );
+            };
+            self.metrics
+                .count_decision(action, client.as_deref().unwrap_or("-"), outcome);
+        }
         written
     }
 
@@ -320,7 +347,7 @@ impl App {
     }
 
     /// Writes the summary of what the limits turned away since the last one, if anything was.
-    pub async fn record_summary(self: &Arc<Self>, interval: Duration) {
+    pub async fn record_summary(&self, interval: Duration) {
         let rows = self.limiter.take_summary();
         if rows.is_empty() {
             return;

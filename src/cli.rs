@@ -4,9 +4,8 @@
 use std::io::Read as _;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::audit::chain::{self, VerifyOptions};
 use crate::auth::api_key;
 use crate::config::{ServeArgs, Settings};
 use crate::sign_command::{self, SignArgs};
@@ -28,7 +27,7 @@ pub enum Command {
     ApiKey(ApiKeyCommand),
     /// Work with audit trails.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(Box<crate::audit::commands::AuditCommand>),
     /// Print signed URLs for objects, like `gsutil signurl`.
     Sign(Box<SignArgs>),
     /// Print the `OpenAPI` 3.1 description of the HTTP API (as served at `/openapi.json`).
@@ -44,34 +43,13 @@ pub enum ApiKeyCommand {
     Hash,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check an audit file's hash chain; exits 1 naming the first line where it breaks.
-    Verify(VerifyArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The audit file (`-` for standard input).
-    pub file: String,
-    /// The hash the chain must end with, as recorded elsewhere (catches records cut off the end).
-    #[arg(long, value_name = "HASH")]
-    pub head: Option<String>,
-    /// The file continues a chain that ended with this hash (after rotation).
-    #[arg(long, value_name = "HASH")]
-    pub after: Option<String>,
-    /// Skip JSON lines that are not audit records (a captured stdout with request logs).
-    #[arg(long)]
-    pub mixed: bool,
-}
-
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
         Command::ApiKey(ApiKeyCommand::New) => new_api_key(),
         Command::ApiKey(ApiKeyCommand::Hash) => hash_api_key(),
-        Command::Audit(AuditCommand::Verify(args)) => verify_audit(&args),
+        Command::Audit(command) => crate::audit::commands::run(*command),
         Command::Sign(args) => sign_command::run(&args),
         Command::Openapi => print_openapi(),
     }
@@ -115,47 +93,6 @@ fn hash_api_key() -> ExitCode {
     }
     println!("{}", hex::encode(api_key::sha256(key)));
     ExitCode::SUCCESS
-}
-
-fn verify_audit(args: &VerifyArgs) -> ExitCode {
-    let text = if args.file == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map(|_| text)
-    } else {
-        std::fs::read(&args.file).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("storage-signer: cannot read {}: {error}", args.file);
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    // A file that does not end in a newline ends in a partly written record.
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    if lines.last() == Some(&"") {
-        lines.pop();
-    }
-    let options = VerifyOptions {
-        after: args.after.clone(),
-        head: args.head.clone(),
-        mixed: args.mixed,
-    };
-    match chain::verify(lines, &options) {
-        Ok(head) => {
-            println!("ok: {} records, head {}", head.seq, head.hash);
-            ExitCode::SUCCESS
-        }
-        Err(broken) => {
-            eprintln!("{}: chain broken at {broken}", args.file);
-            if !args.mixed && broken.problem.contains("not an audit record") {
-                eprintln!(
-                    "hint: a captured stdout mixes request logs with the audit records; check it with --mixed"
-                );
-            }
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// Exit status for a configuration the service refuses to start with.

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub signing_duration: Family<SigningLabels, Histogram>,
     pub audit_write_failures: Counter,
     pub overload_rejections: Counter,
+    /// Read URLs handed out again within their reuse window, with no signature.
+    pub reused_urls: Counter,
     /// Requests answered 429, by the limit that refused them.
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Connections open now.
@@ -132,6 +134,12 @@ impl Metrics {
             "Audit records that could not be written (each refused a request)",
             audit_write_failures.clone(),
         );
+        let reused_urls = Counter::default();
+        registry.register(
+            "reused_urls",
+            "Read URLs handed out again within their rule's reuse_window, signed once for an identical grant",
+            reused_urls.clone(),
+        );
         let overload_rejections = Counter::default();
         registry.register(
             "overload_rejections",
@@ -181,6 +189,7 @@ impl Metrics {
             signing_duration,
             audit_write_failures,
             overload_rejections,
+            reused_urls,
             rate_limited,
             open_connections,
             connections_refused,

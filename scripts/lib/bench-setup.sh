@@ -4,14 +4,16 @@
 #   SERVICE_ENV   environment for `storage-signer serve`: policy on, audit trail to DIR/audit.log
 #   BENCH_API_KEY the caller's API key
 #   BENCH_BODY    the request body (a V2 upload URL the caller's policy allows)
-#   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH
-#                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10
+#   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH, BENCH_BODY_GET
+#                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10;
+#                 a V2 download URL of one object (sent again and again: the hot-read case that
+#                 URL reuse serves)
 #   BENCH_BODY_S3, BENCH_BODY_SWIFT
-#                 the same upload for an S3 bucket and a Swift bucket (DIR/backends.toml)
+#                 the V2 body's upload for an S3 bucket and a Swift bucket (DIR/backends.toml)
 bench_setup() {
   local dir=$1 hash i
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
-  python3 -c 'import json, sys; print(json.dumps({"type": "service_account", "client_email": "bench@example.invalid", "private_key": open(sys.argv[1]).read()}))' \
+  python3 -c 'import json, sys; print(json.dumps({"type": "service_account", "client_email": "bench@example.invalid", "private_key": open(sys.argv[1]).read(), "token_uri": "https://oauth2.googleapis.com/token"}))' \
     "$dir/key.pem" >"$dir/key.json"
   : >"$dir/clients.toml"
   for i in $(seq 19); do
@@ -41,6 +43,7 @@ TOML
   BENCH_BODY="{\"secret\":{$secret,\"bucket\":\"bench-bucket\"}}"
   BENCH_BODY_V4="{\"secret\":{$secret,\"bucket\":\"bench-bucket\",\"version\":\"v4\"}}"
   BENCH_BODY_HMAC="{\"secret\":{$secret,\"bucket\":\"bench-hmac\",\"version\":\"v4\"}}"
+  BENCH_BODY_GET='{"secret":{"action":"GET","bucket":"bench-bucket","resource_id":"declarations/2026/uploads/1","resource_name":"preview.jpg"}}'
   BENCH_BODY_S3="{\"secret\":{$secret,\"bucket\":\"bench-s3\"}}"
   BENCH_BODY_SWIFT="{\"secret\":{$secret,\"bucket\":\"bench-swift\"}}"
   cat >"$dir/backends.toml" <<TOML
@@ -74,5 +77,6 @@ TOML
     "AUDIT_LOG_PATH=$dir/audit.log"
     "LOG_LEVEL=info"
   )
-  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH BENCH_BODY_S3 BENCH_BODY_SWIFT
+  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH BENCH_BODY_GET \
+    BENCH_BODY_S3 BENCH_BODY_SWIFT
 }

@@ -31,6 +31,9 @@ pub struct Rule {
     pub metadata: Option<Vec<String>>,
     /// Of [`UPLOAD_HEADERS`], the ones an upload may sign.
     pub upload_headers: Vec<String>,
+    /// Reads (`GET`, `HEAD`) whose identical grants share one URL within windows of this
+    /// many seconds (see `issuing::reuse`); `None`: every URL is signed anew.
+    pub reuse_window: Option<u32>,
 }
 
 impl Rule {

@@ -23,6 +23,7 @@ pub(super) struct RuleEntry {
     response_dispositions: Option<Vec<String>>,
     metadata: Option<Vec<String>>,
     upload_headers: Option<Vec<String>>,
+    reuse_window: Option<u32>,
 }
 
 pub(super) fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String> {
@@ -93,7 +94,12 @@ pub(super) fn rule(entry: RuleEntry, for_end_users: bool) -> Result<Rule, String
                 .into(),
         );
     }
+    let reuse_window = entry
+        .reuse_window
+        .map(|window| reuse_window(window, &methods))
+        .transpose()?;
     Ok(Rule {
+        reuse_window,
         methods,
         resources,
         content_types,
@@ -171,6 +177,25 @@ impl RuleOptions {
         })
     }
 }
+
+/// Reuse of read URLs: a whole number of seconds from 1 to an hour, for a rule that reads.
+fn reuse_window(window: u32, methods: &[Action]) -> Result<u32, String> {
+    if !methods
+        .iter()
+        .any(|m| matches!(m, Action::Get | Action::Head))
+    {
+        return Err("reuse_window: applies to reads: list GET or HEAD".into());
+    }
+    if !(1..=MAX_REUSE_WINDOW_SECS).contains(&window) {
+        return Err(format!(
+            "reuse_window: must be 1 to {MAX_REUSE_WINDOW_SECS} seconds"
+        ));
+    }
+    Ok(window)
+}
+
+/// Longest reuse window: a reused URL lives at least its lifetime minus one window.
+const MAX_REUSE_WINDOW_SECS: u32 = 3600;
 
 /// Media ranges (`type/subtype`, with parameters if listed, or `type/*`).
 fn media_ranges(

@@ -1,10 +1,30 @@
-//! The audit trail: one record per decision, chained by SHA-256 so that an edited, deleted,
-//! inserted or reordered record is detected (`storage-signer audit verify`).
+//! The audit trail: one record per decision, chained by SHA-256, with checkpoints of the chain
+//! head signed by a key the trail's storage never sees (`storage-signer audit verify`).
+//!
+//! - `canonical`: the one JSON form a record may have.
+//! - `chain`: sealing and opening records (pure).
+//! - `checkpoint`: signed checkpoints, keys and public keys (pure apart from the IAM call).
+//! - `sealer`: the writer's chain state: records and checkpoints in order (pure).
+//! - `verify`: checking a trail (pure).
+//! - `writer`: the [`Auditor`] handle and its writer task: bounded queue, deadline, group commit.
+//! - `file`, `postgres` (and `tls`, its connections): where records go.
+//! - `search`, `commands`: `storage-signer audit search|verify|public-key`.
 
+pub mod canonical;
 pub mod chain;
-mod sink;
+pub mod checkpoint;
+pub mod commands;
+mod file;
+pub mod postgres;
+mod sealer;
+pub mod search;
+pub mod settings;
+mod tls;
+pub mod verify;
+mod writer;
 
-pub use sink::{AuditSink, AuditUnavailable};
+pub use settings::{AuditSettings, PreparedAudit};
+pub use writer::{AuditSink, AuditUnavailable, Auditor};
 
 use serde::Serialize;
 
@@ -47,14 +67,22 @@ impl Decision {
 }
 
 /// The facts of one decision. Never the URL, the signature, an API key or a token.
-#[derive(Debug, Clone)]
+///
+/// The record written is this struct's JSON plus the chain fields (`log`, `seq`, `prev_hash`,
+/// `time`, `hash`), in canonical form (see [`canonical`]). A new field is one line here:
+/// give an optional one `#[serde(skip_serializing_if = "Option::is_none")]`, so records
+/// without it keep their old form and older trails still verify.
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     pub request_id: String,
     /// The caller's own `x-request-id`, kept apart from the service's `request_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_request_id: Option<String>,
     pub client_id: Option<String>,
     /// The end user's `sub` and `iss`, when an identity provider's token authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_user_issuer: Option<String>,
     pub remote_addr: Option<String>,
     pub action: Option<&'static str>,
@@ -64,6 +92,7 @@ pub struct AuditEvent {
     pub decision: Decision,
     pub reason: String,
     /// Summary records only: `[{"source", "client", "reason", "count"}, ...]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<serde_json::Value>,
 }
 

@@ -218,6 +218,45 @@ pub struct ServeArgs {
     #[arg(long, env = "AUDIT_FSYNC", value_name = "BOOL")]
     pub audit_fsync: Option<String>,
 
+    /// PostgreSQL for the audit trail of many replicas: `postgres://user:password@host/db`.
+    #[arg(
+        long,
+        env = "AUDIT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub audit_database_url: Option<Secret>,
+
+    /// PEM file of the CA(s) that sign the audit database's certificate [default: the
+    /// system's roots]; TLS itself follows the URL's sslmode.
+    #[arg(long, env = "AUDIT_DATABASE_CA_FILE", value_name = "FILE")]
+    pub audit_database_ca_file: Option<String>,
+
+    /// Seconds a request waits for its audit record before it gets 503, 1 to 60 [default: 3].
+    #[arg(long, env = "AUDIT_TIMEOUT", value_name = "SECONDS")]
+    pub audit_timeout: Option<String>,
+
+    /// Requests waiting for the audit writer at most [default: 4096].
+    #[arg(long, env = "AUDIT_QUEUE", value_name = "N")]
+    pub audit_queue: Option<String>,
+
+    /// A signed checkpoint at least every this many records [default: 1000].
+    #[arg(long, env = "AUDIT_CHECKPOINT_RECORDS", value_name = "N")]
+    pub audit_checkpoint_records: Option<String>,
+
+    /// ... and at least every this many seconds [default: 60].
+    #[arg(long, env = "AUDIT_CHECKPOINT_SECONDS", value_name = "SECONDS")]
+    pub audit_checkpoint_seconds: Option<String>,
+
+    /// Service-account JSON key that signs audit checkpoints [default: the signing key, or
+    /// IAM signBlob with SIGNER=iam].
+    #[arg(
+        long = "audit-signing-key",
+        env = "AUDIT_SIGNING_KEY_PATH",
+        value_name = "FILE"
+    )]
+    pub audit_signing_key_path: Option<String>,
+
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,

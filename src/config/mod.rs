@@ -3,6 +3,7 @@
 //! says what is wrong. Nothing here reads a file or builds a service: `startup` does that.
 
 mod args;
+mod audit;
 pub mod backends_file;
 mod cors;
 mod dev;
@@ -23,6 +24,7 @@ use tracing::level_filters::LevelFilter;
 use zeroize::Zeroizing;
 
 pub use args::{Secret, ServeArgs};
+pub use audit::AuditSettings;
 pub use cors::{CorsOrigins, CorsSettings};
 pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
@@ -137,14 +139,6 @@ pub struct SigningSettings {
     pub bucket_styles: HashMap<String, BucketStyle>,
     /// Buckets whose V4 URLs and policies are signed with the HMAC key.
     pub hmac_buckets: Vec<String>,
-}
-
-/// Where the audit trail goes.
-#[derive(Debug, Clone)]
-pub struct AuditSettings {
-    /// `None`: stdout.
-    pub path: Option<PathBuf>,
-    pub fsync: bool,
 }
 
 /// The local object store that `serve --dev` runs beside the service.
@@ -290,14 +284,7 @@ impl Settings {
         let refusals = limits::refusals(args)?;
         let metrics_port = limits::metrics_port(args, port)?;
         let access = access(args, secrets_ttl)?;
-        let audit = AuditSettings {
-            path: match args.audit_log_path.as_deref() {
-                None | Some("-") => None,
-                Some(path) => Some(PathBuf::from(path)),
-            },
-            fsync: parse_bool("AUDIT_FSYNC", "--audit-fsync", args.audit_fsync.as_deref())?
-                .unwrap_or(false),
-        };
+        let audit = audit::audit(args)?;
         let dev_store = dev.then(|| dev::dev_store(args, port)).transpose()?;
         let tls = TlsSettings::from_args(&args.tls, dev)?;
         let stores = StorageSettings::from_args(&args.stores)?;

@@ -71,6 +71,35 @@ pub async fn recorded<T>(
     result
 }
 
+/// The results of a batch's `outcomes` once their records are written, in one write: every
+/// admitted item's record is durable, or none of those items is issued. Refusals past the
+/// refusal limit get a 429 and no record, as single requests do.
+pub async fn recorded_batch<T>(
+    app: &App,
+    source: IpAddr,
+    outcomes: Vec<Outcome<T>>,
+) -> Vec<Result<T, ApiError>> {
+    let mut records = Vec::with_capacity(outcomes.len());
+    let mut results = Vec::with_capacity(outcomes.len());
+    for Outcome { record, result } in outcomes {
+        match app.admit_refusal(&record, source) {
+            Ok(()) => {
+                records.push(record);
+                results.push((true, result));
+            }
+            Err(limited) => results.push((false, Err(limited))),
+        }
+    }
+    let written = app.record_batch(records).await;
+    results
+        .into_iter()
+        .map(|(recorded, result)| match (&written, recorded) {
+            (Err(_), true) => Err(ApiError::AuditUnavailable),
+            _ => result,
+        })
+        .collect()
+}
+
 /// Issued URLs are bearer credentials: no cache may keep a response that holds them.
 pub fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()

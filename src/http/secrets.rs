@@ -14,7 +14,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{admit, after_audit, no_store, recorded};
+use super::answer::{admit, after_audit, no_store, recorded_batch};
 use super::api_doc;
 use super::error::{self, ErrorBody, ErrorDetail, ErrorNotes};
 use super::json_body::JsonBody;
@@ -157,12 +157,14 @@ pub async fn batch(
     let Ok(signed) = signed else {
         return ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response();
     };
+    // One write for the whole batch: every item's record is durable, or none is issued.
+    let results = recorded_batch(&app, remote.ip(), signed).await;
     let mut notes = ErrorNotes::default();
-    let mut items = Vec::with_capacity(signed.len());
-    for (index, outcome) in signed.into_iter().enumerate() {
-        let result = recorded(&app, remote.ip(), outcome).await;
-        items.push(batch_item(index, result, &mut notes));
-    }
+    let items: Vec<BatchItem> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| batch_item(index, result, &mut notes))
+        .collect();
     let mut response = batch_response(&request_id, items);
     if !notes.is_empty() {
         response.extensions_mut().insert(notes);
@@ -277,7 +279,7 @@ pub struct BatchResponse<'a> {
     data: Vec<BatchItem>,
 }
 
-fn secret_data(IssuedSecret { request, url }: IssuedSecret) -> SecretData {
+fn secret_data(IssuedSecret { request, url, .. }: IssuedSecret) -> SecretData {
     let (version, backend) = (url.process(), url.backend.as_str());
     SecretData {
         action: request.action.as_str(),

@@ -130,7 +130,7 @@ impl UrlExtras<'_> {
 }
 
 /// A signed URL and what its user must send with it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IssuedUrl {
     pub url: SignedUrl,
     pub version: SigningVersion,

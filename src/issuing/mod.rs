@@ -7,6 +7,7 @@ mod backend;
 mod form;
 mod issuer;
 mod locate;
+mod reuse;
 mod s3;
 mod secret;
 mod swift;
@@ -18,6 +19,7 @@ pub use issuer::{
     BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlExtras, UrlGrant,
 };
 pub use locate::Located;
+pub use reuse::{ReuseCache, Reused};
 pub use s3::S3Store;
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
 pub use swift::SwiftStore;

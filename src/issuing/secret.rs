@@ -1,13 +1,14 @@
 //! Signed URLs: one secret (`POST /media_content_storage_secrets`), or a batch of them.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
 use super::backend::{self, BackendKind, Backends};
 use super::{
-    Caller, IssuedUrl, Origin, Outcome, Rules, Unreadable, UrlExtras, UrlGrant, identify,
-    lifetime_error, name_caller,
+    Caller, IssuedUrl, Origin, Outcome, ReuseCache, Reused, Rules, Unreadable, UrlExtras, UrlGrant,
+    identify, lifetime_error, name_caller,
 };
 use crate::access::{Access, ContentTypeAccess, UrlOptions, disposition_type};
 use crate::audit::{AuditEvent, Decision};
@@ -17,7 +18,7 @@ use crate::domain::{
     Violation,
 };
 use crate::error::ApiError;
-use crate::request::SecretRequest;
+use crate::request::{SecretRequest, StoreOptions};
 use crate::timestamp;
 
 /// A secret the caller's rules allow, with the conditions the rule adds.
@@ -25,6 +26,10 @@ use crate::timestamp;
 pub struct SecretGrant {
     pub request: SecretRequest,
     pub lifetime: u32,
+    /// A read the rule lets share its URL with identical grants of the same window (seconds).
+    pub reuse_window: Option<u32>,
+    /// Who the grant is for (the reuse cache keeps each client's URLs apart).
+    pub client: String,
     pub if_generation_match: Option<u64>,
     pub content_length_range: Option<ContentLengthRange>,
 }
@@ -34,6 +39,8 @@ pub struct SecretGrant {
 pub struct IssuedSecret {
     pub request: SecretRequest,
     pub url: IssuedUrl,
+    /// Whether the URL was signed for an earlier identical grant (see `reuse`).
+    pub reused: Reused,
 }
 
 /// Decides one secret: the caller must be known, the secret valid, its lifetime within the
@@ -167,6 +174,10 @@ fn decide(
                 if_generation_match: grant.if_generation_match,
                 content_length_range: grant.content_length_range,
                 lifetime,
+                reuse_window: client.allow[grant.rule]
+                    .reuse_window
+                    .filter(|_| matches!(secret.action, Action::Get | Action::Head)),
+                client: client.id.clone(),
                 request: secret,
             },
         ),
@@ -225,17 +236,40 @@ impl SecretGrant {
     }
 
     /// Signs the URL with the bucket's store at `now`; the record gets its expiry.
+    ///
+    /// A grant with a `reuse_window` takes the URL of an identical grant signed earlier in the
+    /// same window, from `reuse` (`key_generation` names the key that signs), or signs it as of
+    /// the window's start and keeps it there; the record says so. (Not with Swift's prefix,
+    /// `filename` or `inline`, which the reuse cache's key does not hold.)
     pub fn sign(
         self,
         backends: &Backends,
         now: OffsetDateTime,
         record: &mut AuditEvent,
+        (reuse, key_generation): (&ReuseCache, u64),
     ) -> Result<IssuedSecret, ApiError> {
-        let url = backends.issue_url(&self.url_grant(), &self.request.store, now)?;
+        let grant = self.url_grant();
+        let options = &self.request.store;
+        let (url, reused) = match self.reuse_window {
+            Some(window) if *options == StoreOptions::default() => {
+                reuse.issue(&self.client, key_generation, &grant, window, now, |at| {
+                    backends.issue_url(&grant, options, at)
+                })?
+            }
+            _ => (backends.issue_url(&grant, options, now)?, Reused::Signed),
+        };
+        if reused == Reused::Reused {
+            let _ = write!(
+                record.reason,
+                "; the URL signed at {} for an identical grant, reused",
+                timestamp::iso8601(url.inserted_at)
+            );
+        }
         record.expires_at = Some(timestamp::iso8601(url.expires_at));
         Ok(IssuedSecret {
             request: self.request,
             url,
+            reused,
         })
     }
 }

@@ -88,7 +88,7 @@ impl Application {
                 default_version: settings.signing.default_version,
                 backends: bucket_backends,
             },
-            services.audit,
+            services.audit.start(),
             RequestLimits {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 request_timeout: settings.request_timeout,
@@ -119,6 +119,11 @@ impl Application {
     /// `https` when the service serves TLS itself, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// The audit trail's handle, to close it (its final checkpoint) once serving ends.
+    pub fn audit(&self) -> crate::audit::Auditor {
+        self.app.audit.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -254,7 +259,10 @@ pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Re
     if dev_mode {
         warn_dev_mode(address, &summary);
     }
+    let audit = application.audit();
     application.run_until_stopped().await?;
+    // The final signed checkpoint, after the last request was answered.
+    audit.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::access::{
     self, ANONYMOUS, Client, ENV_ISSUER_ID, EndUserMapping, IssuerConfig, JwksSource,
     ResourcePattern, Rule, clients_file,
 };
-use crate::audit::AuditSink;
+use crate::audit::checkpoint::CheckpointKey;
+use crate::audit::postgres::DatabaseUrl;
+use crate::audit::{self, PreparedAudit};
 use crate::auth::jwt::KeySet;
 use crate::auth::{Authenticator, IssuerKeys, TrustedIssuer};
 use crate::config::{
@@ -37,7 +39,8 @@ pub struct Services {
     /// The buckets of S3 and Swift, with their stores.
     pub stores: LoadedStores,
     pub authenticator: Authenticator,
-    pub audit: AuditSink,
+    /// Opened; its writer starts with the service.
+    pub audit: PreparedAudit,
     /// HTTPS, when configured.
     pub tls: Option<Arc<TlsFiles>>,
     /// The fetched keys of identity providers, kept across reloads.
@@ -114,17 +117,48 @@ impl Services {
             .transpose()?;
         let key_caches = Arc::new(KeyCaches::new(settings.access.jwks_min_refresh_interval));
         let access = load_access(&settings.access, &key_caches)?;
+        let mut stores = stores;
+        let audit = open_audit(
+            &settings.audit,
+            issuer.as_ref().map(|issuer| &issuer.signer),
+            &mut stores.warnings,
+        )?;
         Ok(Self {
             issuer,
             stores,
             authenticator: access.authenticator,
-            audit: open_audit(&settings.audit)?,
+            audit,
             tls,
             key_caches,
             access_files: access.files,
             validator,
         })
     }
+}
+
+/// Without a GCS bucket there may be no service-account key to sign the audit checkpoints:
+/// unless `AUDIT_SIGNING_KEY_PATH` names one (`needed` false), a key made now signs them, and
+/// start-up logs its public key (checkpoints of earlier runs need theirs).
+fn checkpoint_key_of_this_run(
+    needed: bool,
+    warnings: &mut Vec<String>,
+) -> Result<CheckpointKey, ConfigError> {
+    let key =
+        ServiceAccountKey::generate("audit-checkpoints@storage-signer.invalid").map_err(|e| {
+            ConfigError::new(
+                "AUDIT_SIGNING_KEY_PATH",
+                "--audit-signing-key",
+                e.to_string(),
+            )
+        })?;
+    let key = CheckpointKey::Local(Arc::new(key));
+    if needed {
+        warnings.push(format!(
+            "no service-account key (no bucket is a GCS bucket) and no AUDIT_SIGNING_KEY_PATH: the audit checkpoints of this run are signed by a key made at start-up, which dies with the process; keep its public key to verify them (storage-signer audit verify --public-key), or set AUDIT_SIGNING_KEY_PATH: {}",
+            key.public_key_pem().unwrap_or_default()
+        ));
+    }
+    Ok(key)
 }
 
 /// `bucket "a" is` or `buckets "a", "b" are`.
@@ -386,10 +420,45 @@ fn load_hmac_key(source: &HmacSource) -> Result<HmacKey, ConfigError> {
     }
 }
 
-fn open_audit(settings: &AuditSettings) -> Result<AuditSink, ConfigError> {
-    match &settings.path {
-        None => Ok(AuditSink::stdout(settings.fsync)),
-        Some(path) => AuditSink::open_file(path, settings.fsync)
-            .map_err(|problem| ConfigError::new("AUDIT_LOG_PATH", "--audit-log", problem)),
-    }
+/// The audit sink, opened (a file is locked and its chain read here, so a problem stops
+/// start-up before the service listens); its writer starts with the service. Checkpoints are
+/// signed by `AUDIT_SIGNING_KEY_PATH`, or by the signer of URLs.
+fn open_audit(
+    settings: &AuditSettings,
+    signer: Option<&RsaSigner>,
+    warnings: &mut Vec<String>,
+) -> Result<PreparedAudit, ConfigError> {
+    let database_url = settings
+        .database_url
+        .as_ref()
+        .map(|url| {
+            DatabaseUrl::parse(&url.0)
+                .and_then(|url| url.with_ca_file(settings.database_ca_file.as_deref()))
+        })
+        .transpose()
+        .map_err(|problem| {
+            ConfigError::new("AUDIT_DATABASE_URL", "--audit-database-url", problem)
+        })?;
+    let audit = audit::AuditSettings {
+        log_path: settings.path.clone(),
+        database_url,
+        fsync: settings.fsync,
+        timeout: settings.timeout,
+        queue: settings.queue,
+        checkpoint_records: settings.checkpoint_records,
+        checkpoint_every: settings.checkpoint_every,
+        signing_key_path: settings.signing_key_path.clone(),
+    };
+    let service_key = match signer {
+        Some(RsaSigner::Key(key)) => CheckpointKey::Local(Arc::clone(key)),
+        Some(RsaSigner::Iam(iam)) => CheckpointKey::Iam(Arc::clone(iam)),
+        None => checkpoint_key_of_this_run(settings.signing_key_path.is_none(), warnings)?,
+    };
+    let key = audit.checkpoint_key(service_key).map_err(|problem| {
+        ConfigError::new("AUDIT_SIGNING_KEY_PATH", "--audit-signing-key", problem)
+    })?;
+    let (variable, flag) = settings.sink_variable();
+    audit
+        .open(key)
+        .map_err(|problem| ConfigError::new(variable, flag, problem))
 }

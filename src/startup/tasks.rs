@@ -14,8 +14,6 @@ use crate::issuing::RsaSigner;
 use crate::jwks::KeyCaches;
 use crate::key_watch::{FilesWatch, KeyChange, KeyWatch};
 
-/// How often a failed audit sink is retried while no request comes (readiness depends on it).
-const AUDIT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often an unavailable IAM signer is retried.
 const IAM_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -131,7 +129,6 @@ pub fn spawn_background(
             hangups,
         ));
     }
-    tokio::spawn(retry_audit_sink(Arc::clone(app)));
     if let Some(interval) = intervals.key {
         // The key file, for a rotated key.
         tokio::spawn(every(
@@ -258,18 +255,6 @@ pub fn spawn_audit_summary(app: &AppState, interval: Duration) {
             app.record_summary(interval).await;
         }
     });
-}
-
-/// While the audit sink is failing, keep trying it, so readiness recovers without traffic.
-async fn retry_audit_sink(app: AppState) {
-    let mut interval = tokio::time::interval(AUDIT_RETRY_INTERVAL);
-    loop {
-        interval.tick().await;
-        if !app.audit.is_healthy() {
-            let app = Arc::clone(&app);
-            let _ = tokio::task::spawn_blocking(move || app.audit.resume()).await;
-        }
-    }
 }
 
 #[cfg(unix)]

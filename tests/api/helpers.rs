@@ -12,6 +12,12 @@ mod testdata;
 pub use testdata::conformance_key_path;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_storage-signer");
+
+/// The binary under test: `BIN`, or `STORAGE_SIGNER_TEST_BIN` (to run these tests against
+/// another build, such as the previous release, and see which of them it fails).
+pub fn bin() -> String {
+    std::env::var("STORAGE_SIGNER_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 pub const BUCKET: &str = "test-bucket";
 pub const SECRETS_PATH: &str = "/media_content_storage_secrets";
 
@@ -217,12 +223,6 @@ pub fn run_to_exit(vars: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String,
         .read_to_string(&mut stderr)
         .unwrap();
     (status, stdout, stderr)
-}
-
-/// The binary under test: this build's, or `STORAGE_SIGNER_BIN` (to check that a regression
-/// test fails on an older build).
-pub fn bin() -> std::path::PathBuf {
-    std::env::var_os("STORAGE_SIGNER_BIN").map_or_else(|| BIN.into(), Into::into)
 }
 
 fn command(vars: &[(String, String)], args: &[&str]) -> Command {

@@ -1,6 +1,8 @@
 //! HTTP tests against the real binary, started on port 0.
 
 mod audit;
+mod audit_postgres;
+mod audit_trail;
 mod batch;
 mod config;
 mod connections;
@@ -21,7 +23,9 @@ mod metrics;
 mod oidc;
 mod openapi;
 mod overload;
+mod pg;
 mod policy;
+mod reuse;
 mod s3_backend;
 mod secrets;
 mod servers;
