@@ -21,6 +21,7 @@ use crate::key::ServiceAccountKey;
 use crate::limiter::{Limited, Limiter, Rate, RateKey};
 use crate::metrics::Metrics;
 use crate::signing::Signer as _;
+use crate::signing_threads::SigningThreads;
 use crate::validator::Validator;
 
 /// Shared by every handler.
@@ -39,6 +40,8 @@ pub struct RequestLimits {
     pub request_timeout: Duration,
     /// Which pages on other origins may call the API; `None`: no CORS headers.
     pub cors: Option<CorsSettings>,
+    /// Refused requests per source address (and per client) that get their own audit record.
+    pub refusals: Rate,
 }
 
 #[derive(Debug)]
@@ -60,6 +63,8 @@ pub struct App {
     pub limiter: Limiter,
     /// Signing slots: `MAX_CONCURRENT_REQUESTS`, taken by authenticated work only.
     slots: tokio::sync::Semaphore,
+    /// Where RSA signatures with the key in memory are made, off the I/O threads.
+    signing_threads: SigningThreads,
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
@@ -74,7 +79,7 @@ impl App {
         rules: Rules,
         audit: AuditSink,
         limits: RequestLimits,
-        refusals: Rate,
+        signing_threads: SigningThreads,
         dev_mode: bool,
     ) -> Self {
         let metrics = Arc::new(match backends.gcs().map(|issuer| &issuer.signer) {
@@ -94,8 +99,9 @@ impl App {
             audit,
             metrics,
             slots: tokio::sync::Semaphore::new(limits.max_concurrent_requests),
+            signing_threads,
+            limiter: Limiter::new(limits.refusals),
             limits,
-            limiter: Limiter::new(refusals),
             shutting_down: AtomicBool::new(false),
             dev_mode,
             validator: None,
@@ -204,42 +210,121 @@ impl App {
         authenticator.authenticate(authorization, Now::current())
     }
 
-    /// Signs a granted secret at `now`, timing the signature.
-    pub fn sign_secret(
-        &self,
+    /// Signs a granted secret at `now`.
+    pub async fn sign_secret(
+        self: &Arc<Self>,
         outcome: Outcome<SecretGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedSecret> {
+        let mut signed = self.sign_secrets(vec![outcome], now).await;
+        signed.pop().expect("one outcome per secret")
+    }
+
+    /// Signs the granted secrets of a batch at `now`, in order.
+    pub async fn sign_secrets(
+        self: &Arc<Self>,
+        outcomes: Vec<Outcome<SecretGrant>>,
+        now: OffsetDateTime,
+    ) -> Vec<Outcome<IssuedSecret>> {
         let (backends, key_generation) = self.backends_and_generation();
-        outcome.sign(|grant, record| {
+        let local = outcomes.iter().any(
+            |outcome| matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&backends)),
+        );
+        self.sign_all(outcomes, local, IssuedSecret::note, move |app, grant| {
             let started = Instant::now();
-            let secret = grant.sign(&backends, now, record, (&self.reuse, key_generation))?;
+            let secret = grant.sign(&backends, now, (&app.reuse, key_generation))?;
             match secret.reused {
-                Reused::Signed => self
+                Reused::Signed => app
                     .metrics
                     .observe_signing(secret.url.kind, started.elapsed()),
                 Reused::Reused => {
-                    self.metrics.reused_urls.inc();
+                    app.metrics.reused_urls.inc();
                 }
             }
             Ok(secret)
         })
+        .await
     }
 
-    /// Signs a granted form policy at `now`, timing the signature.
-    pub fn sign_form(
-        &self,
+    /// Signs a granted form policy at `now`.
+    pub async fn sign_form(
+        self: &Arc<Self>,
         outcome: Outcome<FormGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedForm> {
         let backends = self.backends();
-        outcome.sign(|grant, record| {
-            let started = Instant::now();
-            let form = grant.sign(&backends, now, record)?;
-            self.metrics
-                .observe_signing(form.policy.kind, started.elapsed());
-            Ok(form)
-        })
+        let local = matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&backends));
+        let mut signed = self
+            .sign_all(vec![outcome], local, IssuedForm::note, move |app, grant| {
+                let started = Instant::now();
+                let form = grant.sign(&backends, now)?;
+                app.metrics
+                    .observe_signing(form.policy.kind, started.elapsed());
+                Ok(form)
+            })
+            .await;
+        signed.pop().expect("one outcome per form")
+    }
+
+    /// Signs every granted outcome with `sign`, in order: on a signing thread when `local`
+    /// (an RSA signature with the key in memory: see `signing_threads`), else here (HMAC, a
+    /// reused URL; IAM, which waits on the network with this runtime's HTTP client). Then
+    /// `note` completes each record. A signature that could not be made is audited as
+    /// `failed`.
+    async fn sign_all<G, S>(
+        self: &Arc<Self>,
+        outcomes: Vec<Outcome<G>>,
+        local: bool,
+        note: fn(&S, &mut AuditEvent),
+        sign: impl Fn(&App, G) -> Result<S, ApiError> + Send + 'static,
+    ) -> Vec<Outcome<S>>
+    where
+        G: Send + 'static,
+        S: Send + 'static,
+    {
+        let mut grants = Vec::with_capacity(outcomes.len());
+        let decided: Vec<(AuditEvent, Option<ApiError>)> = outcomes
+            .into_iter()
+            .map(|Outcome { record, result }| match result {
+                Ok(grant) => {
+                    grants.push(grant);
+                    (record, None)
+                }
+                Err(refusal) => (record, Some(refusal)),
+            })
+            .collect();
+        let granted = grants.len();
+        let signed: Vec<Result<S, ApiError>> = if local && granted > 0 {
+            let app = Arc::clone(self);
+            let job = move || grants.into_iter().map(|grant| sign(&app, grant)).collect();
+            match self.signing_threads.run(job).await {
+                Ok(signed) => signed,
+                Err(unfinished) => (0..granted)
+                    .map(|_| Err(ApiError::Internal(unfinished.into())))
+                    .collect(),
+            }
+        } else {
+            grants.into_iter().map(|grant| sign(self, grant)).collect()
+        };
+        let mut signed = signed.into_iter();
+        decided
+            .into_iter()
+            .map(|(record, refusal)| {
+                let decided = Outcome {
+                    record,
+                    result: refusal.map_or(Ok(()), Err),
+                };
+                decided.sign(|(), record| {
+                    let signed = signed.next().unwrap_or_else(|| {
+                        Err(ApiError::Internal(anyhow::anyhow!(
+                            "a signature went missing"
+                        )))
+                    })?;
+                    note(&signed, record);
+                    Ok(signed)
+                })
+            })
+            .collect()
     }
 
     /// Writes an audit record (the writer task does the I/O; this waits at most

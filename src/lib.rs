@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod request;
 pub mod sign_command;
 pub mod signing;
+pub mod signing_threads;
 pub mod startup;
 pub mod telemetry;
 pub mod timestamp;

@@ -6,8 +6,8 @@
 #   BENCH_BODY    the request body (a V2 upload URL the caller's policy allows)
 #   BENCH_BODY_V4, BENCH_BODY_HMAC, BENCH_BODY_BATCH, BENCH_BODY_GET
 #                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10;
-#                 a V2 download URL of one object (sent again and again: the hot-read case that
-#                 URL reuse serves)
+#                 a V2 download URL of one object (sent again and again: the hot read, served
+#                 by the rule's reuse_window of 60 s)
 #   BENCH_BODY_S3, BENCH_BODY_SWIFT
 #                 the V2 body's upload for an S3 bucket and a Swift bucket (DIR/backends.toml)
 bench_setup() {
@@ -38,6 +38,7 @@ resources = ["/bench-swift/declarations/*/uploads/**"]
 [[clients.allow]]
 methods = ["GET", "HEAD"]
 resources = ["/bench-bucket/declarations/*/uploads/*/preview.jpg"]
+reuse_window = 60
 TOML
   local secret='"action":"PUT","resource_id":"declarations/2026/uploads","resource_name":"scan 1.pdf","content_type":"application/pdf"'
   BENCH_BODY="{\"secret\":{$secret,\"bucket\":\"bench-bucket\"}}"

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::AuditEvent;
 use super::canonical;
+use crate::signing::encoding::lower_hex;
 
 /// `prev_hash` of the first record of a chain (and `prev_checkpoint` of the first checkpoint).
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -67,7 +68,7 @@ pub fn seal(
 }
 
 pub fn sha256_hex(text: &str) -> String {
-    hex::encode(digest(&SHA256, text.as_bytes()))
+    lower_hex(digest(&SHA256, text.as_bytes()).as_ref())
 }
 
 /// A record read back: its place in the chain and its fields.

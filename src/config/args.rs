@@ -67,6 +67,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", value_name = "N")]
     pub max_concurrent_requests: Option<String>,
 
+    /// Threads that make the RSA signatures, off the threads that serve connections, 1 to
+    /// 256 [default: the CPUs this process may use].
+    #[arg(long, env = "SIGNING_THREADS", value_name = "N")]
+    pub signing_threads: Option<String>,
+
     /// Connections open at once; past this new ones get 503 and are closed, while open ones
     /// keep being served [default: 2048].
     #[arg(long, env = "MAX_CONNECTIONS", value_name = "N")]

@@ -1,6 +1,7 @@
 //! Settings that hold hostile callers to account: connections, their timeouts, the rate of
 //! refusals per source address, and the separate metrics listener.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::parse::parse_seconds;
@@ -65,6 +66,18 @@ pub(super) fn connections(args: &ServeArgs) -> Result<ConnectionSettings, Config
             1..=3600,
         )?,
     })
+}
+
+/// `SIGNING_THREADS`, or one per CPU this process may use (cgroup quotas included).
+pub(super) fn signing_threads(args: &ServeArgs) -> Result<NonZeroUsize, ConfigError> {
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = parse_count(
+        ("SIGNING_THREADS", "--signing-threads"),
+        args.signing_threads.as_deref(),
+        cpus,
+        1..=256,
+    )?;
+    Ok(NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN))
 }
 
 pub(super) fn refusals(args: &ServeArgs) -> Result<RefusalSettings, ConfigError> {

@@ -17,6 +17,7 @@ mod validator;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,6 +83,8 @@ pub struct Settings {
     pub config_watch_interval: Option<Duration>,
     /// Requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
+    /// Threads for RSA signatures with the key in memory.
+    pub signing_threads: NonZeroUsize,
     /// Which pages on other origins may call the API; `None`: no CORS headers.
     pub cors: Option<CorsSettings>,
     /// Time between SIGTERM and closing the listener (readiness already failing).
@@ -274,6 +277,7 @@ impl Settings {
                 }
             },
         };
+        let signing_threads = limits::signing_threads(args)?;
         let shutdown_drain = parse_seconds(
             ("SHUTDOWN_DRAIN_SECONDS", "--shutdown-drain-seconds"),
             args.shutdown_drain_seconds.as_deref(),
@@ -301,6 +305,7 @@ impl Settings {
             key_watch_interval,
             config_watch_interval,
             max_concurrent_requests,
+            signing_threads,
             cors,
             shutdown_drain,
             connections,

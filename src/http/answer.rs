@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use tokio::sync::SemaphorePermit;
 
 use super::request_log::DecisionLogFields;
@@ -100,7 +101,24 @@ pub async fn recorded_batch<T>(
         .collect()
 }
 
-/// Issued URLs are bearer credentials: no cache may keep a response that holds them.
-pub fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
+/// A signed URL with its headers, as JSON: most answers fit, so the body is written into one
+/// buffer instead of growing from axum's 128 bytes.
+const TYPICAL_ANSWER_BYTES: usize = 1024;
+
+/// `body` as JSON. Issued URLs are bearer credentials: no cache may keep a response that
+/// holds them.
+pub fn no_store(status: StatusCode, body: &impl Serialize) -> Response {
+    let mut bytes = Vec::with_capacity(TYPICAL_ANSWER_BYTES);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => ApiError::Internal(error.into()).into_response(),
+    }
 }

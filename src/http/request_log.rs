@@ -2,7 +2,8 @@
 //! request id (see `error::finish`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -41,8 +42,18 @@ impl RequestId {
         sane.then(|| Self(value.to_owned()))
     }
 
+    /// A version-4 UUID made of a random base drawn once per process and a counter: unique
+    /// across replicas (122 random bits) without a `getrandom` system call per request.
+    /// Request ids identify, they do not authorise, so they need not be unpredictable.
     pub(super) fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        // The variant's two bits; the counter runs in the other 62 bits of the low half.
+        const VARIANT: u64 = 0b11 << 62;
+        static BASE: OnceLock<(u64, u64)> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let (high, low) = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let low = (low & VARIANT) | (low.wrapping_add(n) & !VARIANT);
+        Self(uuid::Uuid::from_u64_pair(high, low).to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -179,6 +190,18 @@ mod tests {
         for value in ["", "a b", "a\"b", "{}", &"a".repeat(129)] {
             let header = HeaderValue::from_str(value).unwrap();
             assert!(RequestId::from_header(&header).is_none(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_version_4_uuids() {
+        let ids: Vec<RequestId> = (0..1000).map(|_| RequestId::generate()).collect();
+        let distinct: std::collections::HashSet<&str> = ids.iter().map(RequestId::as_str).collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
         }
     }
 }

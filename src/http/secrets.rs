@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -74,7 +73,7 @@ pub async fn create(
         SecretRequest::from_json(&body, &app.rules.known_buckets).map_err(Unreadable::from)
     });
     let outcome = issuing::decide_secret(&app.rules, &origin(&ids, remote), caller, secret);
-    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc());
+    let outcome = app.sign_secret(outcome, OffsetDateTime::now_utc()).await;
     after_audit(&app, remote.ip(), outcome, |issued| {
         created(&request_id, issued)
     })
@@ -144,19 +143,7 @@ pub async fn batch(
             .await;
         }
     };
-    // Up to 100 RSA signatures: off the async executor.
-    let worker = app.clone();
-    let now = OffsetDateTime::now_utc();
-    let signed = tokio::task::spawn_blocking(move || {
-        outcomes
-            .into_iter()
-            .map(|outcome| worker.sign_secret(outcome, now))
-            .collect::<Vec<_>>()
-    })
-    .await;
-    let Ok(signed) = signed else {
-        return ApiError::Internal(anyhow::anyhow!("the batch worker failed")).into_response();
-    };
+    let signed = app.sign_secrets(outcomes, OffsetDateTime::now_utc()).await;
     // One write for the whole batch: every item's record is durable, or none is issued.
     let results = recorded_batch(&app, remote.ip(), signed).await;
     let mut notes = ErrorNotes::default();
@@ -309,7 +296,7 @@ fn created(request_id: &RequestId, issued: IssuedSecret) -> Response {
         },
         data: secret_data(issued),
     };
-    no_store(StatusCode::CREATED, Json(body))
+    no_store(StatusCode::CREATED, &body)
 }
 
 fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
@@ -321,5 +308,5 @@ fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
         },
         data: items,
     };
-    no_store(StatusCode::OK, Json(body))
+    no_store(StatusCode::OK, &body)
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
@@ -68,7 +67,7 @@ pub async fn create(
         FormRequest::from_json(&body, &app.rules.known_buckets).map_err(ApiError::Validation)
     });
     let outcome = issuing::decide_form(&app.rules, &origin(&ids, remote), caller, form);
-    let outcome = app.sign_form(outcome, OffsetDateTime::now_utc());
+    let outcome = app.sign_form(outcome, OffsetDateTime::now_utc()).await;
     after_audit(&app, remote.ip(), outcome, |issued| {
         created(&request_id, issued)
     })
@@ -118,5 +117,5 @@ fn created(request_id: &RequestId, IssuedForm { request, policy }: IssuedForm) -
             inserted_at: timestamp::iso8601(policy.inserted_at),
         },
     };
-    no_store(StatusCode::CREATED, Json(body))
+    no_store(StatusCode::CREATED, &body)
 }

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -108,5 +107,5 @@ fn validated(request_id: &RequestId, verdict: Verdict) -> Response {
             reason: verdict.reason,
         },
     };
-    no_store(StatusCode::OK, Json(body))
+    no_store(StatusCode::OK, &body)
 }

@@ -103,13 +103,19 @@ fn decide(
 }
 
 impl FormGrant {
-    /// Signs the policy with the bucket's store at `now`; the record gets its expiry.
-    pub fn sign(
-        self,
-        backends: &Backends,
-        now: OffsetDateTime,
-        record: &mut AuditEvent,
-    ) -> Result<IssuedForm, ApiError> {
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC, not
+    /// an S3 store).
+    pub fn needs_local_key(&self, backends: &Backends) -> bool {
+        let bucket = self.request.bucket.as_str();
+        backends.store(bucket).is_none()
+            && backends
+                .gcs()
+                .is_some_and(|issuer| issuer.signs_policy_with_local_key(bucket))
+    }
+
+    /// Signs the policy with the bucket's store at `now` (`IssuedForm::note` then puts its
+    /// expiry in the record).
+    pub fn sign(self, backends: &Backends, now: OffsetDateTime) -> Result<IssuedForm, ApiError> {
         let form = &self.request;
         let mut fields: Vec<(&str, &str)> = form
             .metadata
@@ -137,10 +143,16 @@ impl FormGrant {
             lifetime: self.lifetime,
         };
         let policy = backends.issue_policy(&grant, now)?;
-        record.expires_at = Some(timestamp::iso8601(policy.expires_at));
         Ok(IssuedForm {
             request: self.request,
             policy,
         })
+    }
+}
+
+impl IssuedForm {
+    /// The record gets the policy's expiry.
+    pub fn note(&self, record: &mut AuditEvent) {
+        record.expires_at = Some(timestamp::iso8601(self.policy.expires_at));
     }
 }

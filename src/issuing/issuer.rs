@@ -206,6 +206,21 @@ impl Issuer {
         }
     }
 
+    /// Whether a URL for `bucket` (signed as `version`, or the default) takes an RSA signature
+    /// with the key in memory: V2, or V4 without the HMAC key, unless IAM signs.
+    pub fn signs_url_with_local_key(&self, bucket: &str, version: Option<SigningVersion>) -> bool {
+        self.local_key().is_some()
+            && match version.unwrap_or(self.default_version) {
+                SigningVersion::V2 => true,
+                SigningVersion::V4 => self.hmac_for(bucket).is_none(),
+            }
+    }
+
+    /// Whether a POST policy for `bucket` takes an RSA signature with the key in memory.
+    pub fn signs_policy_with_local_key(&self, bucket: &str) -> bool {
+        self.local_key().is_some() && self.hmac_for(bucket).is_none()
+    }
+
     /// Signs `grant` at `now` (whole seconds are kept: `Expires`/`X-Goog-Date` have no
     /// fraction).
     pub fn issue_url(

@@ -237,15 +237,27 @@ impl SecretGrant {
 
     /// Signs the URL with the bucket's store at `now`; the record gets its expiry.
     ///
-    /// A grant with a `reuse_window` takes the URL of an identical grant signed earlier in the
-    /// same window, from `reuse` (`key_generation` names the key that signs), or signs it as of
-    /// the window's start and keeps it there; the record says so. (Not with Swift's prefix,
-    /// `filename` or `inline`, which the reuse cache's key does not hold.)
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC, not
+    /// S3 or Swift). A grant with a `reuse_window` does not count: most of its URLs come from
+    /// the cache.
+    pub fn needs_local_key(&self, backends: &Backends) -> bool {
+        let bucket = self.request.bucket.as_str();
+        self.reuse_window.is_none()
+            && backends.store(bucket).is_none()
+            && backends
+                .gcs()
+                .is_some_and(|issuer| issuer.signs_url_with_local_key(bucket, self.request.version))
+    }
+
+    /// Signs the URL with the bucket's store at `now` (`IssuedSecret::note` then completes the
+    /// record). A grant with a `reuse_window` takes the URL of an identical grant signed
+    /// earlier in the same window, from `reuse` (`key_generation` names the key that signs), or
+    /// signs it as of the window's start and keeps it there (not with Swift's prefix,
+    /// `filename` or `inline`, which the reuse cache's key does not hold).
     pub fn sign(
         self,
         backends: &Backends,
         now: OffsetDateTime,
-        record: &mut AuditEvent,
         (reuse, key_generation): (&ReuseCache, u64),
     ) -> Result<IssuedSecret, ApiError> {
         let grant = self.url_grant();
@@ -258,19 +270,25 @@ impl SecretGrant {
             }
             _ => (backends.issue_url(&grant, options, now)?, Reused::Signed),
         };
-        if reused == Reused::Reused {
-            let _ = write!(
-                record.reason,
-                "; the URL signed at {} for an identical grant, reused",
-                timestamp::iso8601(url.inserted_at)
-            );
-        }
-        record.expires_at = Some(timestamp::iso8601(url.expires_at));
         Ok(IssuedSecret {
             request: self.request,
             url,
             reused,
         })
+    }
+}
+
+impl IssuedSecret {
+    /// The record gets the URL's expiry, and says when the URL was reused.
+    pub fn note(&self, record: &mut AuditEvent) {
+        if self.reused == Reused::Reused {
+            let _ = write!(
+                record.reason,
+                "; the URL signed at {} for an identical grant, reused",
+                timestamp::iso8601(self.url.inserted_at)
+            );
+        }
+        record.expires_at = Some(timestamp::iso8601(self.url.expires_at));
     }
 }
 

@@ -1,4 +1,4 @@
-//! Percent-encoding as Google's client libraries do it.
+//! Percent-encoding as Google's client libraries do it, and lower-case hex.
 //!
 //! Object names go through [`encode_object_name`] and nothing else, so the set of characters
 //! left unescaped is decided in exactly one place.
@@ -44,9 +44,25 @@ pub fn encode_query_component(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).collect()
 }
 
+/// Lower-case hex (signatures and SHA-256 digests): `hex`'s table lookup into a buffer sized
+/// once. `hex::encode` pushes one `char` at a time, which cost about 7,800 instructions per
+/// V4 URL (callgrind, docs/benchmarks.md).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    // Cannot fail: the buffer is exactly twice as long as the input.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(lower_hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(lower_hex(&[]), "");
+    }
 
     #[test]
     fn object_name_keeps_only_unreserved_characters_and_slash() {

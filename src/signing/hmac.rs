@@ -19,6 +19,7 @@ use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 use super::SignedUrl;
+use super::encoding::lower_hex;
 use super::v4::{self, Dialect, HMAC_ALGORITHM, V4Request};
 
 /// How many derived keys are kept: one per (day, region) in use. A service signs for a
@@ -81,7 +82,7 @@ impl HmacKey {
     /// Hex HMAC-SHA256 signature of `message` with the key derived for `date` (`YYYYMMDD`)
     /// in `dialect`'s scope.
     pub fn sign_in(&self, dialect: &Dialect<'_>, date: &str, message: &[u8]) -> String {
-        hex::encode(hmac::sign(&self.signing_key(dialect, date), message))
+        lower_hex(hmac::sign(&self.signing_key(dialect, date), message).as_ref())
     }
 
     fn signing_key(&self, dialect: &Dialect<'_>, date: &str) -> hmac::Key {

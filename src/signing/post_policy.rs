@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::encoding::lower_hex;
 use super::hmac::HmacKey;
 use super::v4::{self, HMAC_ALGORITHM, RSA_ALGORITHM, UrlStyle};
 use super::{SignError, Signer};
@@ -146,7 +147,7 @@ pub fn sign_rsa(
 ) -> Result<PostPolicy, SignError> {
     let prepared = prepare(request, RSA_ALGORITHM, signer.google_access_id());
     let signature = signer.sign_rsa_sha256(prepared.encoded.as_bytes())?;
-    Ok(prepared.finish(hex::encode(signature)))
+    Ok(prepared.finish(lower_hex(&signature)))
 }
 
 /// Signs the policy with an HMAC key.

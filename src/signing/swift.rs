@@ -40,7 +40,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::SignedUrl;
-use super::encoding::{encode_object_name, encode_query_component};
+use super::encoding::{encode_object_name, encode_query_component, lower_hex};
 use crate::timestamp;
 
 /// A Swift `Temp-URL-Key` (account or container metadata). `Debug` does not print it.
@@ -178,7 +178,7 @@ pub fn signature(request: &TempUrlRequest<'_>, key: &TempUrlKey) -> Result<Strin
     );
     Ok(match request.digest {
         Digest::Sha512 => format!("sha512:{}", URL_SAFE_NO_PAD.encode(tag.as_ref())),
-        Digest::Sha1 | Digest::Sha256 => hex::encode(tag.as_ref()),
+        Digest::Sha1 | Digest::Sha256 => lower_hex(tag.as_ref()),
     })
 }
 

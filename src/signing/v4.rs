@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use aws_lc_rs::digest::{SHA256, digest};
 use time::OffsetDateTime;
 
-use super::encoding::{encode_object_name, encode_query_component};
+use super::encoding::{encode_object_name, encode_query_component, lower_hex};
 use super::headers::canonical_headers;
 use super::{SignError, SignedUrl, Signer};
 
@@ -187,16 +187,7 @@ impl Prepared {
 
 /// `YYYYMMDDTHHMMSSZ`
 pub fn request_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    crate::timestamp::iso8601_basic(at)
 }
 
 /// `YYYYMMDD/auto/storage/goog4_request`
@@ -304,7 +295,7 @@ pub fn string_to_sign(
         algorithm,
         timestamp,
         scope,
-        &hex::encode(digest(&SHA256, canonical_request.as_bytes())),
+        &lower_hex(digest(&SHA256, canonical_request.as_bytes()).as_ref()),
     ]
     .join("\n")
 }
@@ -418,7 +409,7 @@ pub fn prepare_in(
 pub fn sign_rsa(request: &V4Request<'_>, signer: &impl Signer) -> Result<SignedUrl, SignError> {
     let prepared = prepare(request, RSA_ALGORITHM, signer.google_access_id());
     let signature = signer.sign_rsa_sha256(prepared.string_to_sign.as_bytes())?;
-    Ok(prepared.signed_url(&hex::encode(signature)))
+    Ok(prepared.signed_url(&lower_hex(&signature)))
 }
 
 /// The URL base (scheme and authority), the canonical `host`, and the path to the resource.

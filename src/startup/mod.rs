@@ -26,6 +26,7 @@ use crate::issuing::{Backends, Rules};
 use crate::key_watch::{FilesWatch, KeyWatch};
 use crate::limiter::Rate;
 use crate::signing::Signer as _;
+use crate::signing_threads::SigningThreads;
 use tasks::{Reload, Signals, WatchIntervals};
 use tls::TlsFiles;
 
@@ -93,8 +94,10 @@ impl Application {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 request_timeout: settings.request_timeout,
                 cors: settings.cors,
+                refusals: rate(settings.refusals.rate),
             },
-            rate(settings.refusals.rate),
+            SigningThreads::start(settings.signing_threads)
+                .context("cannot start the signing threads")?,
             settings.dev_mode,
         );
         app.validator = services.validator;
