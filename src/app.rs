@@ -14,14 +14,15 @@ use crate::auth::{AuthError, Authenticator, Now};
 use crate::config::CorsSettings;
 use crate::error::ApiError;
 use crate::issuing::{
-    Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, ReuseCache, Reused, RsaSigner,
-    Rules, SecretGrant,
+    Backends, Caller, FormGrant, IssuedForm, IssuedSecret, Issuer, Outcome, ReuseCache, Reused,
+    RsaSigner, Rules, SecretGrant,
 };
 use crate::key::ServiceAccountKey;
 use crate::limiter::{Limited, Limiter, Rate, RateKey};
 use crate::metrics::Metrics;
 use crate::signing::Signer as _;
 use crate::signing_threads::SigningThreads;
+use crate::validator::Validator;
 
 /// Shared by every handler.
 pub type AppState = Arc<App>;
@@ -45,8 +46,9 @@ pub struct RequestLimits {
 
 #[derive(Debug)]
 pub struct App {
-    /// Replaced whole when the key rotates; a request keeps the one it started with.
-    issuer: RwLock<Arc<Issuer>>,
+    /// Every store's signer, replaced whole when the GCS key rotates; a request keeps the
+    /// one it started with.
+    backends: RwLock<Arc<Backends>>,
     /// Counts key rotations, so that URLs kept for reuse are never those of an older key.
     key_generation: AtomicU64,
     /// Read URLs shared by identical grants of one window (rules with `reuse_window`).
@@ -66,11 +68,13 @@ pub struct App {
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
+    /// `/validate_signed_entity`'s clients, when `DIGITAL_SIGNATURE_ENDPOINT` is set.
+    pub validator: Option<Validator>,
 }
 
 impl App {
     pub fn new(
-        issuer: Issuer,
+        backends: Backends,
         authenticator: Authenticator,
         rules: Rules,
         audit: AuditSink,
@@ -78,13 +82,16 @@ impl App {
         signing_threads: SigningThreads,
         dev_mode: bool,
     ) -> Self {
-        let signer = &issuer.signer;
-        let metrics = Arc::new(Metrics::new(
-            signer.key_id().unwrap_or(signer.kind()),
-            signer.google_access_id(),
-        ));
+        let metrics = Arc::new(match backends.gcs().map(|issuer| &issuer.signer) {
+            Some(signer) => Metrics::new(
+                signer.key_id().unwrap_or(signer.kind()),
+                signer.google_access_id(),
+            ),
+            // No GCS bucket, no service-account key.
+            None => Metrics::new("none", "none"),
+        });
         Self {
-            issuer: RwLock::new(Arc::new(issuer)),
+            backends: RwLock::new(Arc::new(backends)),
             key_generation: AtomicU64::new(0),
             reuse: ReuseCache::default(),
             authenticator: RwLock::new(Arc::new(authenticator)),
@@ -97,20 +104,26 @@ impl App {
             limits,
             shutting_down: AtomicBool::new(false),
             dev_mode,
+            validator: None,
         }
     }
 
-    /// The keys and signing choices in force now.
-    pub fn issuer(&self) -> Arc<Issuer> {
-        Arc::clone(&self.issuer.read().unwrap_or_else(PoisonError::into_inner))
+    /// Every store's keys and signing choices in force now.
+    pub fn backends(&self) -> Arc<Backends> {
+        Arc::clone(&self.backends.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The issuer in force and the generation of its key (which a rotation changes), read
-    /// together.
-    fn issuer_and_generation(&self) -> (Arc<Issuer>, u64) {
-        let issuer = self.issuer.read().unwrap_or_else(PoisonError::into_inner);
+    /// The GCS keys and signing choices in force now (none when no bucket is GCS's).
+    pub fn issuer(&self) -> Option<Arc<Issuer>> {
+        self.backends().gcs().cloned()
+    }
+
+    /// The stores in force and the generation of the GCS key (which a rotation changes),
+    /// read together.
+    fn backends_and_generation(&self) -> (Arc<Backends>, u64) {
+        let backends = self.backends.read().unwrap_or_else(PoisonError::into_inner);
         (
-            Arc::clone(&issuer),
+            Arc::clone(&backends),
             self.key_generation.load(Ordering::Acquire),
         )
     }
@@ -119,12 +132,15 @@ impl App {
     pub fn use_key(&self, key: ServiceAccountKey) {
         let key_id = key.private_key_id().unwrap_or("none").to_owned();
         let client_email = key.client_email().to_owned();
-        let mut issuer = self.issuer.write().unwrap_or_else(PoisonError::into_inner);
-        *issuer = Arc::new(issuer.with_signer(RsaSigner::Key(Arc::new(key))));
+        let mut backends = self
+            .backends
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *backends = Arc::new(backends.with_gcs_signer(RsaSigner::Key(Arc::new(key))));
         // URLs kept for reuse were signed by the old key: the next identical grant is signed
         // anew.
         self.key_generation.fetch_add(1, Ordering::AcqRel);
-        drop(issuer);
+        drop(backends);
         self.metrics.key_loaded(&key_id, &client_email);
         tracing::info!(
             private_key_id = key_id,
@@ -136,9 +152,9 @@ impl App {
     /// Whether a signature can be made now: always with a key in memory; with IAM, when the
     /// metadata server and IAM last answered.
     pub fn signer_problem(&self) -> Option<&'static str> {
-        match &self.issuer().signer {
-            RsaSigner::Key(_) => None,
-            RsaSigner::Iam(iam) => (!iam.is_healthy())
+        match self.issuer().as_deref().map(|issuer| &issuer.signer) {
+            None | Some(RsaSigner::Key(_)) => None,
+            Some(RsaSigner::Iam(iam)) => (!iam.is_healthy())
                 .then_some("IAM signing is unavailable (metadata server or IAM Credentials)"),
         }
     }
@@ -210,13 +226,13 @@ impl App {
         outcomes: Vec<Outcome<SecretGrant>>,
         now: OffsetDateTime,
     ) -> Vec<Outcome<IssuedSecret>> {
-        let (issuer, key_generation) = self.issuer_and_generation();
-        let local = outcomes
-            .iter()
-            .any(|outcome| matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&issuer)));
+        let (backends, key_generation) = self.backends_and_generation();
+        let local = outcomes.iter().any(
+            |outcome| matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&backends)),
+        );
         self.sign_all(outcomes, local, IssuedSecret::note, move |app, grant| {
             let started = Instant::now();
-            let secret = grant.sign(&issuer, now, (&app.reuse, key_generation))?;
+            let secret = grant.sign(&backends, now, (&app.reuse, key_generation))?;
             match secret.reused {
                 Reused::Signed => app
                     .metrics
@@ -236,12 +252,12 @@ impl App {
         outcome: Outcome<FormGrant>,
         now: OffsetDateTime,
     ) -> Outcome<IssuedForm> {
-        let issuer = self.issuer();
-        let local = matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&issuer));
+        let backends = self.backends();
+        let local = matches!(&outcome.result, Ok(grant) if grant.needs_local_key(&backends));
         let mut signed = self
             .sign_all(vec![outcome], local, IssuedForm::note, move |app, grant| {
                 let started = Instant::now();
-                let form = grant.sign(&issuer, now)?;
+                let form = grant.sign(&backends, now)?;
                 app.metrics
                     .observe_signing(form.policy.kind, started.elapsed());
                 Ok(form)

@@ -39,6 +39,16 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
+    /// A service the answer depends on (storage, the digital-signature service) failed; the
+    /// detail goes to the log only.
+    #[error("the {service} failed")]
+    BadGateway {
+        service: &'static str,
+        detail: String,
+    },
+    /// `/validate_signed_entity` without `DIGITAL_SIGNATURE_ENDPOINT`.
+    #[error("signed-entity validation is not configured")]
+    ValidationDisabled,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -65,7 +75,7 @@ impl ApiError {
             ApiError::MalformedJson { .. } => "request_malformed",
             ApiError::UnsupportedMediaType => "content_type_invalid",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::ValidationDisabled => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated(_) => "access_denied",
@@ -74,6 +84,7 @@ impl ApiError {
             ApiError::Overloaded => "overloaded",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Timeout => "request_timeout",
+            ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -113,6 +124,10 @@ impl ApiError {
             ApiError::Timeout => {
                 "The request was not completed in time (is the body being sent?).".into()
             }
+            ApiError::BadGateway { service, .. } => format!(
+                "The {service} did not answer as expected, so there is no verdict; try again shortly (the request id identifies it in our logs)."
+            ),
+            ApiError::ValidationDisabled => "Validating signed entities is not enabled on this service (DIGITAL_SIGNATURE_ENDPOINT is not set).".into(),
             ApiError::Internal(_) => "Something went wrong on our side; the request id identifies it in our logs.".into(),
         }
     }
@@ -161,6 +176,7 @@ impl ApiError {
             }
             ApiError::Unauthenticated(error) => error.to_string(),
             ApiError::Forbidden(denial) => denial.audit_reason(),
+            ApiError::BadGateway { service, .. } => format!("the {service} failed"),
             other => other.kind().replace('_', " "),
         }
     }
@@ -170,6 +186,7 @@ impl ApiError {
         match self {
             ApiError::Internal(error) => Some(format!("{error:#}")),
             ApiError::SignerUnavailable(reason) => Some(reason.clone()),
+            ApiError::BadGateway { service, detail } => Some(format!("{service}: {detail}")),
             _ => None,
         }
     }

@@ -23,3 +23,4 @@ pub mod signing_threads;
 pub mod startup;
 pub mod telemetry;
 pub mod timestamp;
+pub mod validator;

@@ -3,7 +3,8 @@ and checks each answer: the driver of the deterministic benchmarks (callgrind, s
 fixed count matters more than speed.
 
 Usage: python3 client.py KIND COUNT PORT
-  KIND: healthz, v2, v4, hmac, get (an identical GET URL each time), batch (10 V2 secrets)
+  KIND: healthz, v2, v4, hmac, get (an identical GET URL each time), batch (10 V2 secrets),
+        s3, swift (the V2 upload for an S3 and a Swift bucket)
 Bodies and the API key come from the environment (scripts/lib/bench-setup.sh).
 """
 
@@ -12,7 +13,8 @@ import os
 import sys
 
 BODIES = {"v2": "BENCH_BODY", "v4": "BENCH_BODY_V4", "hmac": "BENCH_BODY_HMAC",
-          "get": "BENCH_BODY_GET", "batch": "BENCH_BODY_BATCH"}
+          "get": "BENCH_BODY_GET", "batch": "BENCH_BODY_BATCH", "s3": "BENCH_BODY_S3",
+          "swift": "BENCH_BODY_SWIFT"}
 
 
 def main() -> None:

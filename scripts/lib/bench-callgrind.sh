@@ -3,7 +3,7 @@
 # callgrind_service DIR NAME KIND COUNT [VAR=VALUE ...]
 #   runs the service (BINARY, the profiling build by default; one worker) under callgrind with
 #   the production environment of bench_setup plus VAR=VALUE, sends COUNT requests of KIND
-#   (benches/load/client.py: healthz, v2, v4, hmac, get, batch) over one connection, stops it
+#   (benches/load/client.py: healthz, v2, v4, hmac, get, batch, s3, swift) over one connection, stops it
 #   with SIGTERM and leaves DIR/NAME.cg. The audit file starts empty on each run, so every run
 #   writes the same records.
 callgrind_service() {

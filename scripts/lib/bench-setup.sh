@@ -8,6 +8,8 @@
 #                 a V4 RSA URL; a V4 URL of a bucket signed with an HMAC key; a batch of 10;
 #                 a V2 download URL of one object (sent again and again: the hot read, served
 #                 by the rule's reuse_window of 60 s)
+#   BENCH_BODY_S3, BENCH_BODY_SWIFT
+#                 the V2 body's upload for an S3 bucket and a Swift bucket (DIR/backends.toml)
 bench_setup() {
   local dir=$1 hash i
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null
@@ -28,8 +30,11 @@ api_key_sha256 = "$hash"
 max_ttl = 900
 [[clients.allow]]
 methods = ["PUT"]
-resources = ["/bench-bucket/declarations/*/uploads/**", "/bench-hmac/declarations/*/uploads/**"]
+resources = ["/bench-bucket/declarations/*/uploads/**", "/bench-hmac/declarations/*/uploads/**", "/bench-s3/declarations/*/uploads/**"]
 content_types = ["application/pdf", "image/jpeg"]
+[[clients.allow]]
+methods = ["PUT"]
+resources = ["/bench-swift/declarations/*/uploads/**"]
 [[clients.allow]]
 methods = ["GET", "HEAD"]
 resources = ["/bench-bucket/declarations/*/uploads/*/preview.jpg"]
@@ -40,10 +45,32 @@ TOML
   BENCH_BODY_V4="{\"secret\":{$secret,\"bucket\":\"bench-bucket\",\"version\":\"v4\"}}"
   BENCH_BODY_HMAC="{\"secret\":{$secret,\"bucket\":\"bench-hmac\",\"version\":\"v4\"}}"
   BENCH_BODY_GET='{"secret":{"action":"GET","bucket":"bench-bucket","resource_id":"declarations/2026/uploads/1","resource_name":"preview.jpg"}}'
+  BENCH_BODY_S3="{\"secret\":{$secret,\"bucket\":\"bench-s3\"}}"
+  BENCH_BODY_SWIFT="{\"secret\":{$secret,\"bucket\":\"bench-swift\"}}"
+  cat >"$dir/backends.toml" <<TOML
+[[backends]]
+name = "minio"
+type = "s3"
+endpoint = "http://127.0.0.1:9000"
+access_key_id = "AKIDBENCHMARK"
+secret_access_key_env = "BENCH_S3_SECRET"
+buckets = ["bench-s3"]
+
+[[backends]]
+name = "swift"
+type = "swift"
+endpoint = "https://swift.example:8080"
+account = "AUTH_bench"
+temp_url_key_env = "BENCH_SWIFT_KEY"
+buckets = ["bench-swift"]
+TOML
   BENCH_BODY_BATCH="{\"secrets\":[$(for i in $(seq 10); do printf '%s{%s,"bucket":"bench-bucket"}' "$([ "$i" -gt 1 ] && echo ,)" "$secret"; done)]}"
   SERVICE_ENV=(
     "SERVICE_ACCOUNT_KEY_PATH=$dir/key.json"
-    "KNOWN_BUCKETS=bench-bucket,bench-hmac"
+    "KNOWN_BUCKETS=bench-bucket,bench-hmac,bench-s3,bench-swift"
+    "BACKENDS_CONFIG_PATH=$dir/backends.toml"
+    "BENCH_S3_SECRET=$(openssl rand -base64 30)"
+    "BENCH_SWIFT_KEY=$(openssl rand -hex 20)"
     "HMAC_ACCESS_ID=GOOG1BENCHMARKACCESSID"
     "HMAC_SECRET=$(openssl rand -base64 30)"
     "HMAC_BUCKETS=bench-hmac"
@@ -51,5 +78,6 @@ TOML
     "AUDIT_LOG_PATH=$dir/audit.log"
     "LOG_LEVEL=info"
   )
-  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH BENCH_BODY_GET
+  export BENCH_API_KEY BENCH_BODY BENCH_BODY_V4 BENCH_BODY_HMAC BENCH_BODY_BATCH BENCH_BODY_GET \
+    BENCH_BODY_S3 BENCH_BODY_SWIFT
 }

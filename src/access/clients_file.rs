@@ -234,7 +234,7 @@ fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], String> {
 }
 
 /// TOML errors are multi-line and quote the source; keep the position and the message.
-fn toml_error(text: &str, error: &toml::de::Error) -> String {
+pub(crate) fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().replace('\n', " ");
     match error.span() {
         Some(span) => {

@@ -140,6 +140,12 @@ pub enum Denial {
     Overwrite,
     #[error("uploads to this path must not overwrite, which form uploads cannot guarantee")]
     OverwriteForm,
+    /// The rule holds uploads to a condition the bucket's store cannot sign into its URLs.
+    #[error("uploads to this path must {condition}, which {backend} URLs cannot guarantee")]
+    Unenforceable {
+        backend: &'static str,
+        condition: String,
+    },
 }
 
 impl Denial {
@@ -164,7 +170,10 @@ impl Denial {
             | Denial::ContentType { .. }
             | Denial::ContentTypePrefix
             | Denial::Option { .. } => 4,
-            Denial::Size { .. } | Denial::Overwrite | Denial::OverwriteForm => 5,
+            Denial::Size { .. }
+            | Denial::Overwrite
+            | Denial::OverwriteForm
+            | Denial::Unenforceable { .. } => 5,
         }
     }
 }

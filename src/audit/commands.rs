@@ -81,7 +81,7 @@ pub struct SearchArgs {
     /// The client id.
     #[arg(long)]
     pub client: Option<String>,
-    /// issued, denied, invalid, unauthenticated, failed or `audit_resumed`.
+    /// issued, denied, invalid, unauthenticated, failed, validated, suppressed or `audit_resumed`.
     #[arg(long)]
     pub decision: Option<String>,
     /// GET, HEAD, PUT, DELETE, RESUMABLE or POST.

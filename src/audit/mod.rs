@@ -47,6 +47,8 @@ pub enum Decision {
     /// A periodic summary of the requests the rate limits turned away without a record each
     /// (`suppressed`: counts by source, client and reason).
     Suppressed,
+    /// A signed document was checked (`/validate_signed_entity`); the reason gives the verdict.
+    Validated,
 }
 
 impl Decision {
@@ -59,6 +61,7 @@ impl Decision {
             Decision::Failed => "failed",
             Decision::AuditResumed => "audit_resumed",
             Decision::Suppressed => "suppressed",
+            Decision::Validated => "validated",
         }
     }
 }

@@ -269,6 +269,16 @@ pub struct ServeArgs {
     /// HTTPS: `TLS_CERT_PATH`, `TLS_KEY_PATH`, `TLS_CLIENT_CA_PATH`.
     #[command(flatten)]
     pub tls: super::TlsArgs,
+
+    /// Backends: `OBJECT_STORAGE_BACKEND`, `BACKENDS_CONFIG_PATH`, `MINIO_ENDPOINT`, `AWS_*`,
+    /// `SWIFT_*`.
+    #[command(flatten)]
+    pub stores: super::StoreArgs,
+
+    /// `/validate_signed_entity`: `DIGITAL_SIGNATURE_*`, `DOCUMENT_FETCH_TIMEOUT`,
+    /// `MAX_DOCUMENT_SIZE`.
+    #[command(flatten)]
+    pub validator: super::ValidatorArgs,
 }
 
 /// A secret given on the command line or in the environment: `Debug` does not print it.

@@ -4,11 +4,15 @@
 
 mod args;
 mod audit;
+pub mod backends_file;
 mod cors;
 mod dev;
 mod limits;
 mod parse;
+mod signer;
+pub mod stores;
 mod tls;
+mod validator;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,14 +29,18 @@ pub use audit::AuditSettings;
 pub use cors::{CorsOrigins, CorsSettings};
 pub use limits::{ConnectionSettings, RateSettings, RefusalSettings};
 use parse::{
-    parse_bool, parse_bucket_list, parse_bucket_styles, parse_endpoint, parse_host, parse_jwt,
-    parse_known_buckets, parse_log_level, parse_port, parse_request_timeout, parse_seconds,
-    parse_secrets_ttl, parse_storage_base_url,
+    parse_bool, parse_bucket_list, parse_bucket_styles, parse_host, parse_jwt, parse_known_buckets,
+    parse_log_level, parse_port, parse_request_timeout, parse_seconds, parse_secrets_ttl,
+    parse_storage_base_url,
+};
+pub use stores::{
+    BackendSettings, S3Settings, StorageSettings, StoreArgs, StoreSecret, SwiftSettings,
 };
 pub use tls::{TlsArgs, TlsSettings};
+pub use validator::{ValidatorArgs, ValidatorSettings};
 
 use crate::domain::{BucketName, SigningVersion};
-use crate::iam::{self, IamSettings};
+use crate::iam::IamSettings;
 use crate::issuing::BucketStyle;
 
 pub const DEFAULT_SECRETS_TTL: u32 = 600;
@@ -95,6 +103,10 @@ pub struct Settings {
     pub dev_store: Option<DevStoreSettings>,
     /// HTTPS files; `None`: plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Which backend serves each bucket (GCS, S3, Swift).
+    pub stores: StorageSettings,
+    /// `POST /validate_signed_entity`; `None`: not configured.
+    pub validator: Option<ValidatorSettings>,
 }
 
 /// Who makes the RSA signatures.
@@ -102,6 +114,9 @@ pub struct Settings {
 pub enum SignerSettings {
     /// The service-account key file; `None` in dev mode: a key generated in memory.
     Key(Option<PathBuf>),
+    /// No key at all: only buckets of other backends (S3, Swift) can be served; start-up
+    /// refuses a GCS bucket without a key.
+    Unset,
     /// IAM Credentials `signBlob`, no key file.
     Iam(IamSettings),
 }
@@ -195,6 +210,13 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// What is wrong, without the variable's name.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.variable, self.flag, self.problem)
@@ -223,7 +245,7 @@ impl Settings {
         }
         let port = parse_port(args.port.as_deref())?;
         let request_timeout = parse_request_timeout(args.request_timeout.as_deref())?;
-        let signer = signer(args)?;
+        let signer = signer::signer(args)?;
         let hmac = hmac_source(args)?;
         let signing = signing(args, &known_buckets, hmac.is_some())?;
         let key_watch_interval = parse_seconds(
@@ -269,6 +291,8 @@ impl Settings {
         let audit = audit::audit(args)?;
         let dev_store = dev.then(|| dev::dev_store(args, port)).transpose()?;
         let tls = TlsSettings::from_args(&args.tls, dev)?;
+        let stores = StorageSettings::from_args(&args.stores)?;
+        let validator = ValidatorSettings::from_args(&args.validator, request_timeout)?;
         Ok(Self {
             listen: SocketAddr::new(host, port),
             known_buckets,
@@ -292,6 +316,8 @@ impl Settings {
             dev_mode: dev,
             dev_store,
             tls,
+            stores,
+            validator,
         })
     }
 
@@ -299,7 +325,7 @@ impl Settings {
     pub fn key_file(&self) -> Option<&PathBuf> {
         match &self.signer {
             SignerSettings::Key(path) => path.as_ref(),
-            SignerSettings::Iam(_) => None,
+            SignerSettings::Iam(_) | SignerSettings::Unset => None,
         }
     }
 }
@@ -344,93 +370,6 @@ fn access(args: &ServeArgs, default_ttl: u32) -> Result<AccessSettings, ConfigEr
             1..=3600,
         )?,
         dev_issuer: None,
-    })
-}
-
-/// The service-account key file, the dev key, or IAM.
-fn signer(args: &ServeArgs) -> Result<SignerSettings, ConfigError> {
-    match args.signer.as_deref().map(str::trim) {
-        None | Some("key") => {
-            if args.iam_service_account.is_some() {
-                return Err(ConfigError::new(
-                    "IAM_SERVICE_ACCOUNT",
-                    "--iam-service-account",
-                    "is set, but SIGNER is not iam; set SIGNER=iam to sign through IAM",
-                ));
-            }
-            match (args.service_account_key_path.as_deref(), args.dev) {
-                (Some(path), _) => Ok(SignerSettings::Key(Some(PathBuf::from(path)))),
-                (None, true) => Ok(SignerSettings::Key(None)),
-                (None, false) => Err(ConfigError::new(
-                    "SERVICE_ACCOUNT_KEY_PATH",
-                    "--key",
-                    "not set; point it at a service-account JSON key file, or run `storage-signer serve --dev` to try the service without one",
-                )),
-            }
-        }
-        Some("iam") => iam_settings(args).map(SignerSettings::Iam),
-        Some(other) => Err(ConfigError::new(
-            "SIGNER",
-            "--signer",
-            format!("must be key or iam; got {other:?}"),
-        )),
-    }
-}
-
-/// `SIGNER=iam`: signBlob for `IAM_SERVICE_ACCOUNT`, with the metadata server's token.
-fn iam_settings(args: &ServeArgs) -> Result<IamSettings, ConfigError> {
-    if args.service_account_key_path.is_some() {
-        return Err(ConfigError::new(
-            "SERVICE_ACCOUNT_KEY_PATH",
-            "--key",
-            "is set, but SIGNER=iam signs without a key file; unset one of them",
-        ));
-    }
-    if args.dev {
-        return Err(ConfigError::new(
-            "SIGNER",
-            "--signer",
-            "iam cannot be used with --dev (the dev store verifies with a local key)",
-        ));
-    }
-    let error =
-        |problem: &str| ConfigError::new("IAM_SERVICE_ACCOUNT", "--iam-service-account", problem);
-    let service_account = args
-        .iam_service_account
-        .as_deref()
-        .map(str::trim)
-        .ok_or_else(|| {
-            error("not set; SIGNER=iam needs the e-mail of the service account that signs")
-        })?;
-    let plausible = service_account
-        .split_once('@')
-        .is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'))
-        && service_account
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@.-_".contains(&b));
-    if !plausible {
-        return Err(error(&format!(
-            "must be a service-account e-mail such as signer@project.iam.gserviceaccount.com; got {service_account:?}"
-        )));
-    }
-    Ok(IamSettings {
-        service_account: service_account.to_owned(),
-        iam_endpoint: parse_endpoint(
-            ("IAM_ENDPOINT", "--iam-endpoint"),
-            args.iam_endpoint.as_deref(),
-            iam::DEFAULT_IAM_ENDPOINT,
-        )?,
-        metadata_endpoint: parse_endpoint(
-            ("METADATA_ENDPOINT", "--metadata-endpoint"),
-            args.metadata_endpoint.as_deref(),
-            iam::DEFAULT_METADATA_ENDPOINT,
-        )?,
-        timeout: parse_seconds(
-            ("IAM_TIMEOUT", "--iam-timeout"),
-            args.iam_timeout.as_deref(),
-            iam::DEFAULT_IAM_TIMEOUT,
-            1..=60,
-        )?,
     })
 }
 

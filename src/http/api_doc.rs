@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::error::{ErrorBody, ErrorDetail, ErrorMeta};
 use super::secrets::{BatchItem, BatchResponse, Meta, SecretData, SecretResponse};
 use super::upload_policies::{PolicyData, PolicyResponse};
+use super::validate::{ValidationData, ValidationResponse};
 use crate::domain::InvalidEntry;
 use crate::domain::Violation;
 
@@ -85,6 +86,14 @@ pub struct Secret {
     /// `PUT`/`RESUMABLE` with V4 only: the `Content-Disposition` to sign.
     #[schema(max_length = 1024, example = "attachment; filename=\"report.pdf\"")]
     pub content_disposition: Option<String>,
+    /// Swift buckets: the URL covers every object under `resource_id[/resource_name]/`
+    /// (`temp_url_prefix`).
+    pub prefix: Option<bool>,
+    /// Swift buckets, downloads: the file name of the response's `Content-Disposition`.
+    #[schema(max_length = 255, example = "scan.pdf")]
+    pub filename: Option<String>,
+    /// Swift buckets, downloads: `Content-Disposition: inline` rather than `attachment`.
+    pub inline: Option<bool>,
 }
 
 /// The HTTP method the URL allows; `RESUMABLE` starts a resumable upload (`POST` with
@@ -168,6 +177,37 @@ pub enum SuccessStatus {
     Number(u16),
 }
 
+/// ael.api's validation request: the signed document at `url` must carry exactly one valid
+/// signature, and every rule must hold on its signed content.
+#[derive(ToSchema)]
+#[schema(example = json!({"url": "http://127.0.0.1:4001/dev-bucket/declarations/42/signed.p7s", "rules": [{"field": ["legal_entity", "edrpou"], "type": "eq", "value": "12345678"}]}))]
+pub struct ValidateBody {
+    /// A storage URL of a known bucket's object (an issued URL, or the object's plain URL):
+    /// only its bucket and object are used.
+    #[schema(max_length = 8192)]
+    pub url: String,
+    #[schema(min_items = 1, max_items = 100)]
+    pub rules: Vec<FieldRuleBody>,
+}
+
+/// The value at `field` (keys into the signed JSON) must equal `value` (numbers and booleans
+/// compare by their JSON text; a missing field never matches).
+#[derive(ToSchema)]
+pub struct FieldRuleBody {
+    #[schema(min_items = 1, max_items = 32, example = json!(["legal_entity", "edrpou"]))]
+    pub field: Vec<String>,
+    pub r#type: RuleKind,
+    #[schema(example = "12345678")]
+    pub value: String,
+}
+
+/// The only comparison, as in ael.api.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RuleKind {
+    Eq,
+}
+
 /// `GET /healthz`
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -190,13 +230,14 @@ pub struct Readiness {
 #[openapi(
     info(
         title = "storage-signer",
-        description = "Short-lived signed URLs and form policies for Google Cloud Storage, behind per-client policies and an audit trail. Drop-in successor of Nebo15/ael.api.",
+        description = "Short-lived signed URLs and form policies for Google Cloud Storage, S3-compatible stores and OpenStack Swift, behind per-client policies and an audit trail; validation of signed documents. Drop-in successor of Nebo15/ael.api.",
         license(name = "Apache-2.0")
     ),
     paths(
         super::secrets::create,
         super::secrets::batch,
         super::upload_policies::create,
+        super::validate::validate,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -205,6 +246,7 @@ pub struct Readiness {
     components(schemas(
         SecretBody, Secret, ActionName, VersionName, BatchBody, PolicyBody, Policy, Health, Readiness,
         SecretResponse, SecretData, BatchResponse, BatchItem, PolicyResponse, PolicyData, Meta,
+        ValidateBody, FieldRuleBody, RuleKind, ValidationResponse, ValidationData,
         ErrorBody, ErrorMeta, ErrorDetail, InvalidEntry, Violation,
     )),
     modifiers(&BearerSchemes),
@@ -274,7 +316,7 @@ pub mod examples {
                         "secret_url": "http://127.0.0.1:4001/dev-bucket/declarations/42/scan%201.pdf?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=storage-signer-dev%40dev.invalid%2F20261128%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261128T100223Z&X-Goog-Expires=600&X-Goog-SignedHeaders=content-type%3Bhost%3Bx-goog-content-length-range%3Bx-goog-if-generation-match&X-Goog-Signature=5ece7a4c…",
                         "url": "http://127.0.0.1:4001/dev-bucket/declarations/42/scan%201.pdf?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=storage-signer-dev%40dev.invalid%2F20261128%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261128T100223Z&X-Goog-Expires=600&X-Goog-SignedHeaders=content-type%3Bhost%3Bx-goog-content-length-range%3Bx-goog-if-generation-match&X-Goog-Signature=5ece7a4c…",
                         "method": "PUT", "fields": {},
-                        "expires_at": "2026-11-28T10:12:23Z", "inserted_at": "2026-11-28T10:02:23Z", "version": "v4",
+                        "expires_at": "2026-11-28T10:12:23Z", "inserted_at": "2026-11-28T10:02:23Z", "version": "v4", "backend": "gcs",
                         "headers": {"Content-Type": "application/pdf", "x-goog-content-length-range": "0,10485760", "x-goog-if-generation-match": "0"}}})
     }
 

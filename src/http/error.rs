@@ -34,7 +34,7 @@ pub struct ErrorMeta {
 pub struct ErrorDetail {
     /// `request_malformed`, `access_denied`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `request_timeout`, `request_too_large`, `content_type_invalid`, `validation_failed`,
-    /// `internal_error`, `service_unavailable`, `overloaded` or `rate_limited`.
+    /// `internal_error`, `service_unavailable`, `overloaded`, `rate_limited` or `bad_gateway`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// What went wrong, for a person.
@@ -71,7 +71,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
         ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        ApiError::NotFound => StatusCode::NOT_FOUND,
+        ApiError::NotFound | ApiError::ValidationDisabled => StatusCode::NOT_FOUND,
         ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -81,6 +81,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         }
         ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
         ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -11,6 +11,7 @@ mod metrics;
 mod request_log;
 mod secrets;
 mod upload_policies;
+mod validate;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/media_content_storage_secrets", post(secrets::create))
         .route("/media_content_storage_secrets/batch", post(secrets::batch))
         .route("/upload_policies", post(upload_policies::create))
+        .route("/validate_signed_entity", post(validate::validate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are limited by the `JsonBody` extractor of each route.

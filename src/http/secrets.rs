@@ -238,9 +238,13 @@ pub struct SecretData {
     /// When it was issued; `expires_at` minus the lifetime.
     #[schema(format = DateTime)]
     inserted_at: String,
-    /// `v2` or `v4`.
+    /// How it was signed: `v2` or `v4` (GCS), `v4` (S3, Signature Version 4), `tempurl`
+    /// (Swift).
     version: &'static str,
-    /// The headers the request must send, exactly: pass them to `fetch` as they are.
+    /// The store that checks the URL: `gcs`, `s3` or `swift`.
+    backend: &'static str,
+    /// The headers the request must send, exactly: pass them to `fetch` as they are. (Swift
+    /// signs none: its `Content-Type` is what the upload should send, unenforced.)
     headers: BTreeMap<String, String>,
 }
 
@@ -263,6 +267,7 @@ pub struct BatchResponse<'a> {
 }
 
 fn secret_data(IssuedSecret { request, url, .. }: IssuedSecret) -> SecretData {
+    let (version, backend) = (url.process(), url.backend.as_str());
     SecretData {
         action: request.action.as_str(),
         bucket: request.bucket.to_string(),
@@ -276,7 +281,8 @@ fn secret_data(IssuedSecret { request, url, .. }: IssuedSecret) -> SecretData {
         fields: BTreeMap::new(),
         expires_at: timestamp::iso8601(url.expires_at),
         inserted_at: timestamp::iso8601(url.inserted_at),
-        version: url.version.as_str(),
+        version,
+        backend,
         headers: url.headers.into_iter().collect(),
     }
 }

@@ -2,9 +2,8 @@
 
 use time::OffsetDateTime;
 
-use super::{
-    Caller, IssuedPolicy, Issuer, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error,
-};
+use super::backend::{self, Backends};
+use super::{Caller, IssuedPolicy, Origin, Outcome, PolicyGrant, Rules, identify, lifetime_error};
 use crate::access::{Access, ContentTypeAccess};
 use crate::audit::{AuditEvent, Decision};
 use crate::auth::Authenticated;
@@ -70,6 +69,9 @@ fn decide(
             return Outcome::refused(record, Decision::Invalid, error);
         }
     };
+    if let Some(entry) = backend::form_unsupported(rules.backends.kind(form.bucket.as_str())) {
+        return Outcome::refused(record, Decision::Invalid, ApiError::Validation(vec![entry]));
+    }
     let path = format!("/{}/{key_path}", form.bucket);
     let content_type = match (&form.content_type, &form.content_type_prefix) {
         (Some(exact), _) => Some(ContentTypeAccess::Exact(exact)),
@@ -101,13 +103,19 @@ fn decide(
 }
 
 impl FormGrant {
-    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC).
-    pub fn needs_local_key(&self, issuer: &Issuer) -> bool {
-        issuer.signs_policy_with_local_key(self.request.bucket.as_str())
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC, not
+    /// an S3 store).
+    pub fn needs_local_key(&self, backends: &Backends) -> bool {
+        let bucket = self.request.bucket.as_str();
+        backends.store(bucket).is_none()
+            && backends
+                .gcs()
+                .is_some_and(|issuer| issuer.signs_policy_with_local_key(bucket))
     }
 
-    /// Signs the policy at `now` (`IssuedForm::note` then puts its expiry in the record).
-    pub fn sign(self, issuer: &Issuer, now: OffsetDateTime) -> Result<IssuedForm, ApiError> {
+    /// Signs the policy with the bucket's store at `now` (`IssuedForm::note` then puts its
+    /// expiry in the record).
+    pub fn sign(self, backends: &Backends, now: OffsetDateTime) -> Result<IssuedForm, ApiError> {
         let form = &self.request;
         let mut fields: Vec<(&str, &str)> = form
             .metadata
@@ -134,7 +142,7 @@ impl FormGrant {
             fields: &fields,
             lifetime: self.lifetime,
         };
-        let policy = issuer.issue_policy(&grant, now)?;
+        let policy = backends.issue_policy(&grant, now)?;
         Ok(IssuedForm {
             request: self.request,
             policy,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::backend::BackendKind;
 use crate::domain::{Action, ContentLengthRange, SigningVersion};
 use crate::iam::IamSigner;
 use crate::key::ServiceAccountKey;
@@ -114,8 +115,9 @@ pub struct UrlExtras<'a> {
 }
 
 impl UrlExtras<'_> {
-    /// The download overrides as query parameters, as Google's client names them.
-    fn response_query(&self) -> Vec<(&str, &str)> {
+    /// The download overrides as query parameters, as Google's client names them (and
+    /// botocore: S3 takes the same names).
+    pub(super) fn response_query(&self) -> Vec<(&str, &str)> {
         let mut query = Vec::new();
         if let Some(disposition) = self.response_content_disposition {
             query.push(("response-content-disposition", disposition));
@@ -138,6 +140,8 @@ pub struct IssuedUrl {
     pub headers: Vec<(String, String)>,
     pub inserted_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The store that will check it.
+    pub backend: BackendKind,
 }
 
 /// An authorised form upload.
@@ -151,6 +155,26 @@ pub struct PolicyGrant<'a> {
     /// Form fields pinned to exact values (`x-goog-meta-*`, `success_action_*`).
     pub fields: &'a [(&'a str, &'a str)],
     pub lifetime: u32,
+}
+
+impl<'a> PolicyGrant<'a> {
+    /// The size range and the `Content-Type` prefix, as policy conditions (GCS and S3 alike).
+    pub(super) fn conditions(&self) -> Vec<Condition<'a>> {
+        let mut conditions = Vec::new();
+        if let Some(range) = self.content_length_range {
+            conditions.push(Condition::ContentLengthRange {
+                min: range.min,
+                max: range.max,
+            });
+        }
+        if let Some(prefix) = self.content_type_prefix {
+            conditions.push(Condition::StartsWith {
+                field: "Content-Type",
+                prefix,
+            });
+        }
+        conditions
+    }
 }
 
 /// A signed form: where to POST and the fields to send before the file.
@@ -225,6 +249,7 @@ impl Issuer {
             headers,
             inserted_at,
             expires_at,
+            backend: BackendKind::Gcs,
         })
     }
 
@@ -297,19 +322,7 @@ impl Issuer {
         if let Some(content_type) = grant.content_type {
             fields.push(("content-type", content_type));
         }
-        let mut conditions = Vec::new();
-        if let Some(range) = grant.content_length_range {
-            conditions.push(Condition::ContentLengthRange {
-                min: range.min,
-                max: range.max,
-            });
-        }
-        if let Some(prefix) = grant.content_type_prefix {
-            conditions.push(Condition::StartsWith {
-                field: "Content-Type",
-                prefix,
-            });
-        }
+        let conditions = grant.conditions();
         let style = self.url_style(grant.bucket);
         let request = PolicyRequest {
             bucket: grant.bucket,

@@ -3,17 +3,27 @@
 //! time is passed in, and nothing is read or written here. Signing the grant is the next step
 //! ([`Issuer`]), then the record is written, then the answer goes out.
 
+mod backend;
 mod form;
 mod issuer;
+mod locate;
 mod reuse;
+mod s3;
 mod secret;
+mod swift;
+mod validate;
 
+pub use backend::{BackendKind, Backends, BucketBackends, Store};
 pub use form::{FormGrant, IssuedForm, decide_form};
 pub use issuer::{
     BucketStyle, IssuedPolicy, IssuedUrl, Issuer, PolicyGrant, RsaSigner, UrlExtras, UrlGrant,
 };
+pub use locate::Located;
 pub use reuse::{ReuseCache, Reused};
+pub use s3::S3Store;
 pub use secret::{IssuedSecret, SecretGrant, decide_batch, decide_secret};
+pub use swift::SwiftStore;
+pub use validate::{Validation, ValidationGrant, decide_validation};
 
 use crate::audit::{AuditEvent, Decision};
 use crate::auth::{AuthError, Authenticated};
@@ -32,6 +42,8 @@ pub struct Rules {
     /// The signing process of secrets that name none (`SIGNING_VERSION`): some options need
     /// V4.
     pub default_version: SigningVersion,
+    /// Which buckets S3 and Swift serve (the others are GCS's): what their URLs can carry.
+    pub backends: BucketBackends,
 }
 
 /// Where a request came from, for its audit record.

@@ -197,6 +197,7 @@ mod tests {
                 headers: Vec::new(),
                 inserted_at: at,
                 expires_at: at + time::Duration::seconds(lifetime.into()),
+                backend: crate::issuing::BackendKind::Gcs,
             })
         }
     }

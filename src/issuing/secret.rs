@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use super::backend::{self, BackendKind, Backends};
 use super::{
-    Caller, IssuedUrl, Issuer, Origin, Outcome, ReuseCache, Reused, Rules, Unreadable, UrlExtras,
-    UrlGrant, identify, lifetime_error, name_caller,
+    Caller, IssuedUrl, Origin, Outcome, ReuseCache, Reused, Rules, Unreadable, UrlExtras, UrlGrant,
+    identify, lifetime_error, name_caller,
 };
 use crate::access::{Access, ContentTypeAccess, UrlOptions, disposition_type};
 use crate::audit::{AuditEvent, Decision};
@@ -17,7 +18,7 @@ use crate::domain::{
     Violation,
 };
 use crate::error::ApiError;
-use crate::request::SecretRequest;
+use crate::request::{SecretRequest, StoreOptions};
 use crate::timestamp;
 
 /// A secret the caller's rules allow, with the conditions the rule adds.
@@ -94,7 +95,13 @@ fn decide(
     };
     record.action = Some(secret.action.as_str());
     record.bucket = Some(secret.bucket.to_string());
-    record.object = Some(secret.object.to_string());
+    // A prefix URL covers the folder `<object>/`.
+    let prefix = secret.store.prefix;
+    record.object = Some(if prefix {
+        format!("{}/*", secret.object)
+    } else {
+        secret.object.to_string()
+    });
     let lifetime = match client.lifetime(secret.expires_in, rules.default_ttl) {
         Ok(lifetime) => lifetime,
         Err(too_long) => {
@@ -102,10 +109,23 @@ fn decide(
             return Outcome::refused(record, Decision::Invalid, error);
         }
     };
-    if let Some(error) = v4_only(&secret, rules.default_version) {
+    let kind = rules.backends.kind(secret.bucket.as_str());
+    let unsupported = backend::unsupported_fields(kind, &secret);
+    if !unsupported.is_empty() {
+        return Outcome::refused(record, Decision::Invalid, ApiError::Validation(unsupported));
+    }
+    // S3 signs every header with Signature Version 4, whatever `SIGNING_VERSION` says.
+    if kind == BackendKind::Gcs
+        && let Some(error) = v4_only(&secret, rules.default_version)
+    {
         return Outcome::refused(record, Decision::Invalid, error);
     }
-    let path = format!("/{}/{}", secret.bucket, secret.object);
+    let path = format!(
+        "/{}/{}{}",
+        secret.bucket,
+        secret.object,
+        if prefix { "/" } else { "" }
+    );
     let metadata_names: Vec<&str> = secret
         .metadata
         .iter()
@@ -126,6 +146,7 @@ fn decide(
         .as_ref()
         .map(|value| disposition_type(value.as_str()));
     let access = Access {
+        path_is_prefix: prefix,
         content_type: secret.content_type.as_ref().map(ContentTypeAccess::Exact),
         content_length_range: secret.content_length_range,
         if_generation_match: secret.if_generation_match,
@@ -138,7 +159,14 @@ fn decide(
         },
         ..Access::object(secret.action, &path)
     };
-    match client.authorize(&access) {
+    let authorized = client.authorize(&access).and_then(|grant| {
+        let rule = &client.allow[grant.rule];
+        match backend::unenforceable(kind, secret.action, rule, &grant) {
+            Some(denial) => Err(denial),
+            None => Ok(grant),
+        }
+    });
+    match authorized {
         Ok(grant) => Outcome::granted(
             record,
             format!("allowed by rule {} of client {:?}", grant.rule, client.id),
@@ -207,33 +235,40 @@ impl SecretGrant {
         }
     }
 
-    /// Signs the URL at `now`; the record gets its expiry.
+    /// Signs the URL with the bucket's store at `now`; the record gets its expiry.
     ///
-    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC). A
-    /// grant with a `reuse_window` does not count: most of its URLs come from the cache.
-    pub fn needs_local_key(&self, issuer: &Issuer) -> bool {
+    /// Whether signing takes an RSA signature with the key in memory (not IAM, not HMAC, not
+    /// S3 or Swift). A grant with a `reuse_window` does not count: most of its URLs come from
+    /// the cache.
+    pub fn needs_local_key(&self, backends: &Backends) -> bool {
+        let bucket = self.request.bucket.as_str();
         self.reuse_window.is_none()
-            && issuer.signs_url_with_local_key(self.request.bucket.as_str(), self.request.version)
+            && backends.store(bucket).is_none()
+            && backends
+                .gcs()
+                .is_some_and(|issuer| issuer.signs_url_with_local_key(bucket, self.request.version))
     }
 
-    /// Signs the URL at `now` (`IssuedSecret::note` then completes the record). A grant with a
-    /// `reuse_window` takes the URL of an identical grant signed earlier in the same window,
-    /// from `reuse` (`key_generation` names the key that signs), or signs it as of the
-    /// window's start and keeps it there.
+    /// Signs the URL with the bucket's store at `now` (`IssuedSecret::note` then completes the
+    /// record). A grant with a `reuse_window` takes the URL of an identical grant signed
+    /// earlier in the same window, from `reuse` (`key_generation` names the key that signs), or
+    /// signs it as of the window's start and keeps it there (not with Swift's prefix,
+    /// `filename` or `inline`, which the reuse cache's key does not hold).
     pub fn sign(
         self,
-        issuer: &Issuer,
+        backends: &Backends,
         now: OffsetDateTime,
         (reuse, key_generation): (&ReuseCache, u64),
     ) -> Result<IssuedSecret, ApiError> {
         let grant = self.url_grant();
+        let options = &self.request.store;
         let (url, reused) = match self.reuse_window {
-            Some(window) => {
+            Some(window) if *options == StoreOptions::default() => {
                 reuse.issue(&self.client, key_generation, &grant, window, now, |at| {
-                    issuer.issue_url(&grant, at)
+                    backends.issue_url(&grant, options, at)
                 })?
             }
-            None => (issuer.issue_url(&grant, now)?, Reused::Signed),
+            _ => (backends.issue_url(&grant, options, now)?, Reused::Signed),
         };
         Ok(IssuedSecret {
             request: self.request,
@@ -267,12 +302,14 @@ mod tests {
     use crate::access::{Client, ResourcePattern, Rule};
     use crate::auth::AuthError;
     use crate::domain::BucketName;
+    use crate::issuing::BucketBackends;
 
     fn rules() -> Rules {
         Rules {
             known_buckets: vec![BucketName::parse("media").unwrap()],
             default_ttl: 600,
             default_version: SigningVersion::V2,
+            backends: BucketBackends::default(),
         }
     }
 

@@ -4,10 +4,14 @@
 pub mod fields;
 mod form;
 mod secret;
+mod store_options;
+mod validate;
 
 pub use fields::Fields;
 pub use form::{FormKey, FormRequest};
 pub use secret::{InvalidSecret, SecretRequest};
+pub use store_options::StoreOptions;
+pub use validate::{FieldRule, ValidateRequest};
 
 /// Entry points for the fuzz targets in `fuzz/`: a request body through the same steps as the
 /// handlers take (size limit, bytes to JSON, the member object, field by field validation),

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::fields::{Fields, MetadataValues, Rejected, metadata, size_limit};
+use super::store_options::{StoreOptions, store_options};
 use crate::domain::InvalidEntry;
 use crate::domain::{
     Action, BucketName, ContentLengthRange, ContentMd5, ContentType, HeaderText,
@@ -43,6 +44,8 @@ pub struct SecretRequest {
     pub cache_control: Option<HeaderText>,
     /// Uploads: the `Content-Disposition` to sign.
     pub content_disposition: Option<HeaderText>,
+    /// Swift's TempURL options: a prefix URL, a download's file name.
+    pub store: StoreOptions,
 }
 
 impl SecretRequest {
@@ -110,6 +113,7 @@ impl SecretRequest {
         );
         let content_length_range = content_length_range(&mut fields, action);
         let options = url_options(&mut fields, action);
+        let store = store_options(&mut fields, action);
         let name = name_parts.and_then(|parts| joined_name(&mut fields, parts));
         let request = (|| {
             let (resource_id, resource_name, object) = name?;
@@ -131,6 +135,7 @@ impl SecretRequest {
                 metadata: options.metadata?,
                 cache_control: options.cache_control.ok()?,
                 content_disposition: options.content_disposition.ok()?,
+                store: store?,
             })
         })();
         fields
@@ -447,6 +452,25 @@ mod tests {
         assert_eq!(
             with(json!({"action": "PUT", "bucket": "media", "resource_id": "a", "version": "v3"})),
             ["$.secret.version"]
+        );
+    }
+
+    #[test]
+    fn store_options_are_read_and_downloads_only_take_a_filename() {
+        let body = json!({"secret": {"action": "GET", "bucket": "media", "resource_id": "a", "prefix": true, "filename": "a b.pdf", "inline": true}});
+        let request = SecretRequest::from_json(&body, &buckets()).unwrap();
+        assert!(request.store.prefix && request.store.inline);
+        assert_eq!(request.store.filename.as_deref(), Some("a b.pdf"));
+        let with = |secret: Value| entries(&json!({ "secret": secret }));
+        assert_eq!(
+            with(json!({"action": "PUT", "bucket": "media", "resource_id": "a", "filename": "x"})),
+            ["$.secret.filename"]
+        );
+        assert_eq!(
+            with(
+                json!({"action": "GET", "bucket": "media", "resource_id": "a", "prefix": "yes", "filename": "a/b"})
+            ),
+            ["$.secret.prefix", "$.secret.filename"]
         );
     }
 

@@ -132,16 +132,7 @@ impl Credentials {
                 ))
             }
             SigningVersion::V4 => {
-                let headers: Vec<(&str, &str)> = request
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                let query: Vec<(&str, &str)> = request
-                    .query
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
+                let (headers, query) = (request.header_pairs(), request.query_pairs());
                 let v4_request = V4Request {
                     method: request.action.http_method(),
                     bucket,

@@ -8,6 +8,7 @@
 
 mod credentials;
 mod request;
+mod stores;
 
 use std::process::ExitCode;
 
@@ -18,17 +19,20 @@ use time::OffsetDateTime;
 use credentials::Credentials;
 use request::{parse_request, parse_target};
 
+use crate::config::StoreArgs;
 use crate::iam;
-use crate::signing::v4;
+use crate::signing::SignedUrl;
 use crate::timestamp;
 
 #[derive(Debug, Args)]
 #[command(
     override_usage = "storage-signer sign [--key FILE | --dev-key | --impersonate-service-account EMAIL] [OPTIONS] gs://BUCKET/OBJECT...\n       \
-                      storage-signer sign [OPTIONS] KEY_FILE gs://BUCKET/OBJECT...   (gsutil's order)",
+                      storage-signer sign [OPTIONS] KEY_FILE gs://BUCKET/OBJECT...   (gsutil's order)\n       \
+                      storage-signer sign [OPTIONS] s3://BUCKET/KEY... | swift://CONTAINER/OBJECT...",
     after_help = "Credentials, first found: --key, --dev-key, --impersonate-service-account, a key file \
                   before the objects (as gsutil signurl takes it), SERVICE_ACCOUNT_KEY_PATH, \
-                  GOOGLE_APPLICATION_CREDENTIALS."
+                  GOOGLE_APPLICATION_CREDENTIALS. For s3:// and swift://, the service's: the bucket's \
+                  entry in BACKENDS_CONFIG_PATH, else MINIO_ENDPOINT, AWS_* or SWIFT_*."
 )]
 pub struct SignArgs {
     /// Service-account JSON key file [default: `SERVICE_ACCOUNT_KEY_PATH`, then
@@ -83,9 +87,10 @@ pub struct SignArgs {
     #[arg(long, value_name = "KEY=VALUE,...")]
     pub query_params: Vec<String>,
 
-    /// Location signed into the V4 credential scope: the bucket's region, or `auto`.
-    #[arg(long, short = 'r', default_value = v4::DEFAULT_LOCATION)]
-    pub region: String,
+    /// Location signed into the V4 credential scope: the bucket's region, or `auto`
+    /// [default: auto; for s3://, the store's region].
+    #[arg(long, short = 'r')]
+    pub region: Option<String>,
 
     /// Signing process: v2 or v4.
     #[arg(long, default_value = "v4")]
@@ -100,9 +105,14 @@ pub struct SignArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Objects as `gs://bucket/object` (after a key file, gsutil style, if --key is not given).
+    /// Objects as `gs://bucket/object` (after a key file, gsutil style, if --key is not given),
+    /// `s3://bucket/key` or `swift://container/object`, all of one kind.
     #[arg(required = true, value_name = "gs://BUCKET/OBJECT")]
     pub objects: Vec<String>,
+
+    /// The stores of s3:// and swift:// objects, as `serve` reads them.
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 /// Exit status for a refused argument, as for a refused configuration.
@@ -144,7 +154,7 @@ fn sign(args: &SignArgs) -> Result<String, Failure> {
     // gsutil signurl takes the key file as the first operand.
     let mut operand_key = None;
     if let Some(first) = objects.first()
-        && !first.starts_with("gs://")
+        && !first.contains("://")
         && objects.len() > 1
         && args.key.is_none()
         && !args.dev_key
@@ -153,10 +163,13 @@ fn sign(args: &SignArgs) -> Result<String, Failure> {
         operand_key = Some(first.clone());
         objects = &objects[1..];
     }
+    if let Some(scheme) = stores::scheme(objects) {
+        return stores::sign(args, objects, scheme);
+    }
     let request = parse_request(args)?;
     let targets = objects
         .iter()
-        .map(|target| parse_target(target))
+        .map(|target| parse_target(target, "gs"))
         .collect::<Result<Vec<_>, _>>()?;
     let credentials = Credentials::choose(args, operand_key)?;
     let storage_base_url = args
@@ -173,8 +186,7 @@ fn sign(args: &SignArgs) -> Result<String, Failure> {
     }
 
     let now = timestamp::whole_seconds(OffsetDateTime::now_utc());
-    let mut lines = String::new();
-    let mut documents = Vec::new();
+    let mut signed = Vec::with_capacity(targets.len());
     for (target, (bucket, object)) in objects.iter().zip(&targets) {
         let url = credentials
             .sign_url(
@@ -185,28 +197,50 @@ fn sign(args: &SignArgs) -> Result<String, Failure> {
                 now,
             )
             .map_err(|e| Failure::Signing(format!("{target}: {e}")))?;
-        let headers: serde_json::Map<String, serde_json::Value> = request
-            .headers_to_send()
-            .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
-            .collect();
-        documents.push(json!({
-            "object": target,
-            "method": request.action.http_method(),
-            "url": url.expose(),
-            "headers": headers,
-            "expires_at": timestamp::iso8601(now + time::Duration::seconds(request.lifetime.into())),
-        }));
-        lines.push_str(url.expose());
-        lines.push('\n');
+        signed.push(url);
     }
+    Ok(render(args, &request, objects, &signed, now))
+}
+
+/// One URL per line (the headers to send on stderr), or with `--json` a JSON array.
+fn render(
+    args: &SignArgs,
+    request: &request::Request,
+    objects: &[String],
+    urls: &[SignedUrl],
+    now: OffsetDateTime,
+) -> String {
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers_to_send()
+        .iter()
+        .map(|(name, value)| (name.clone(), json!(value)))
+        .collect();
+    let expires_at = timestamp::iso8601(now + time::Duration::seconds(request.lifetime.into()));
     if args.json {
-        return Ok(format!("{}\n", serde_json::Value::Array(documents)));
+        let documents: Vec<serde_json::Value> = objects
+            .iter()
+            .zip(urls)
+            .map(|(target, url)| {
+                json!({
+                    "object": target,
+                    "method": request.action.http_method(),
+                    "url": url.expose(),
+                    "headers": headers,
+                    "expires_at": expires_at,
+                })
+            })
+            .collect();
+        return format!("{}\n", serde_json::Value::Array(documents));
     }
     let to_send = request.headers_to_send();
     if !to_send.is_empty() {
         let list: Vec<String> = to_send.iter().map(|(n, v)| format!("{n}: {v}")).collect();
         eprintln!("Send these headers with each request: {}", list.join("; "));
     }
-    Ok(lines)
+    let mut lines = String::new();
+    for url in urls {
+        lines.push_str(url.expose());
+        lines.push('\n');
+    }
+    lines
 }

@@ -61,7 +61,12 @@ pub(super) fn parse_request(args: &SignArgs) -> Result<Request, String> {
     }
     headers.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0) && a.1 == b.1);
     let query = parse_pairs("--query-params", &args.query_params)?;
-    let region = args.region.trim().to_owned();
+    let region = args
+        .region
+        .as_deref()
+        .unwrap_or(v4::DEFAULT_LOCATION)
+        .trim()
+        .to_owned();
     if !v4::is_location(&region) {
         return Err(format!(
             "--region {region:?} must be a location such as us-east1, or auto"
@@ -93,12 +98,29 @@ impl Request {
         &self.headers
     }
 
+    /// The headers to sign, borrowed.
+    pub(super) fn header_pairs(&self) -> Vec<(&str, &str)> {
+        pairs(&self.headers)
+    }
+
+    /// The query parameters to sign, borrowed.
+    pub(super) fn query_pairs(&self) -> Vec<(&str, &str)> {
+        pairs(&self.query)
+    }
+
     pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
 }
 
 /// An RFC 9110 token: what a header name may be.
@@ -127,14 +149,16 @@ fn parse_pairs(flag: &str, values: &[String]) -> Result<Vec<(String, String)>, S
     Ok(pairs)
 }
 
-/// `gs://bucket/object` into a valid bucket and object name.
-pub(super) fn parse_target(target: &str) -> Result<(BucketName, ObjectName), String> {
+/// `gs://bucket/object` (or `s3://`, `swift://`, as `scheme` says) into a valid bucket and
+/// object name.
+pub(super) fn parse_target(target: &str, scheme: &str) -> Result<(BucketName, ObjectName), String> {
     let rest = target
-        .strip_prefix("gs://")
-        .ok_or_else(|| format!("{target:?} must look like gs://bucket/object"))?;
+        .strip_prefix(scheme)
+        .and_then(|rest| rest.strip_prefix("://"))
+        .ok_or_else(|| format!("{target:?} must look like {scheme}://bucket/object (one kind of object per command)"))?;
     let (bucket, object) = rest
         .split_once('/')
-        .ok_or_else(|| format!("{target:?} names no object (gs://bucket/object)"))?;
+        .ok_or_else(|| format!("{target:?} names no object ({scheme}://bucket/object)"))?;
     let bucket = BucketName::parse(bucket)
         .map_err(|v| format!("{target}: bucket {bucket:?} {}", v.description))?;
     let object = ObjectName::parse(object)
@@ -194,7 +218,7 @@ mod tests {
 
     #[test]
     fn targets_are_gs_urls_with_valid_names() {
-        let (bucket, object) = parse_target("gs://media/a/b c.txt").unwrap();
+        let (bucket, object) = parse_target("gs://media/a/b c.txt", "gs").unwrap();
         assert_eq!((bucket.as_str(), object.as_str()), ("media", "a/b c.txt"));
         for bad in [
             "media/a",
@@ -203,7 +227,7 @@ mod tests {
             "gs://media/a//b",
             "gs://media/",
         ] {
-            assert!(parse_target(bad).is_err(), "{bad}");
+            assert!(parse_target(bad, "gs").is_err(), "{bad}");
         }
     }
 

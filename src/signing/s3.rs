@@ -217,6 +217,11 @@ impl BucketLocation {
         format!("{base}/{}", encode_object_name(key))
     }
 
+    /// `scheme://authority/path/`: what an object's encoded key follows in its URL.
+    pub(crate) fn object_url_prefix(&self) -> String {
+        format!("{}{}", self.origin, self.object_path(""))
+    }
+
     /// Where a POST form goes: the bucket's URL, `/` if it has no path (botocore's
     /// `generate_presigned_post`: the `CreateBucket` URL).
     pub(crate) fn form_url(&self) -> String {

@@ -4,6 +4,7 @@
 mod dev;
 mod serve;
 mod services;
+pub mod stores;
 mod tasks;
 mod tls;
 mod watchdog;
@@ -21,7 +22,7 @@ pub use services::{Services, load_access};
 use crate::app::{App, AppState, RequestLimits};
 use crate::config::{ConnectionSettings, RateSettings, Settings};
 use crate::http;
-use crate::issuing::Rules;
+use crate::issuing::{Backends, Rules};
 use crate::key_watch::{FilesWatch, KeyWatch};
 use crate::limiter::Rate;
 use crate::signing::Signer as _;
@@ -77,13 +78,16 @@ impl Application {
             http,
             tls: services.tls.clone(),
         };
-        let app = App::new(
-            services.issuer,
+        let backends = Backends::new(services.issuer, services.stores.stores);
+        let bucket_backends = backends.kinds();
+        let mut app = App::new(
+            backends,
             services.authenticator,
             Rules {
                 known_buckets: settings.known_buckets,
                 default_ttl: settings.secrets_ttl,
                 default_version: settings.signing.default_version,
+                backends: bucket_backends,
             },
             services.audit.start(),
             RequestLimits {
@@ -96,6 +100,7 @@ impl Application {
                 .context("cannot start the signing threads")?,
             settings.dev_mode,
         );
+        app.validator = services.validator;
         Ok(Self {
             listener,
             metrics_listener,
@@ -208,11 +213,11 @@ fn rate(settings: RateSettings) -> Rate {
 /// Starts the service described by `settings` and runs it until it is told to stop.
 pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Result<()> {
     let dev_mode = settings.dev_mode;
-    let store = match &settings.dev_store {
-        Some(store_settings) => {
-            Some(dev::bind_store(&settings, store_settings, &mut services.issuer).await?)
+    let store = match (&settings.dev_store, services.issuer.as_mut()) {
+        (Some(store_settings), Some(issuer)) => {
+            Some(dev::bind_store(&settings, store_settings, issuer).await?)
         }
-        None => None,
+        _ => None,
     };
     if let Some(store) = &store
         && settings.access.clients_config_path.is_none()
@@ -224,6 +229,7 @@ pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Re
         services.access_files = loaded.files;
     }
     let summary = StartupSummary::of(&settings, &services);
+    let warnings = std::mem::take(&mut services.stores.warnings);
     let application = Application::build(settings, services).await?;
     let address = application.local_addr()?;
     if let Some(store) = store {
@@ -241,8 +247,13 @@ pub async fn serve(mut settings: Settings, mut services: Services) -> anyhow::Re
         clients = summary.clients,
         anonymous_callers = summary.anonymous,
         audit_log = summary.audit_log,
+        backends = summary.backends,
+        validate_signed_entity = summary.validator,
         "listening"
     );
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     if summary.open_mode {
         tracing::warn!(
             "OPEN MODE (no clients file): ANY caller that can reach this service gets a signed URL for ANY object of the known buckets, as with ael.api. Set CLIENTS_CONFIG_PATH to require credentials."
@@ -270,14 +281,19 @@ struct StartupSummary {
     anonymous: bool,
     open_mode: bool,
     audit_log: String,
+    /// `bucket=backend` for every bucket (no endpoint, no credential).
+    backends: String,
+    /// Whether `/validate_signed_entity` is on.
+    validator: bool,
 }
 
 impl StartupSummary {
     fn of(settings: &Settings, services: &Services) -> Self {
-        let signer = &services.issuer.signer;
+        let signer = services.issuer.as_ref().map(|issuer| &issuer.signer);
+        let kinds = Backends::new(None, services.stores.stores.clone()).kinds();
         Self {
-            client_email: signer.google_access_id().to_owned(),
-            private_key_id: signer.key_id().unwrap_or("none").to_owned(),
+            client_email: signer.map_or("none", |s| s.google_access_id()).to_owned(),
+            private_key_id: signer.and_then(|s| s.key_id()).unwrap_or("none").to_owned(),
             known_buckets: settings
                 .known_buckets
                 .iter()
@@ -285,11 +301,21 @@ impl StartupSummary {
                 .collect::<Vec<_>>()
                 .join(","),
             secrets_ttl: settings.secrets_ttl,
-            storage_base_url: services.issuer.storage_base_url.clone(),
+            storage_base_url: services.issuer.as_ref().map_or_else(
+                || "none".to_owned(),
+                |issuer| issuer.storage_base_url.clone(),
+            ),
             clients: services.authenticator.client_count(),
             anonymous: services.authenticator.has_anonymous(),
             open_mode: settings.access.is_open_mode(),
             audit_log: services.audit.description().to_owned(),
+            backends: settings
+                .known_buckets
+                .iter()
+                .map(|bucket| format!("{bucket}={}", kinds.kind(bucket.as_str()).as_str()))
+                .collect::<Vec<_>>()
+                .join(","),
+            validator: services.validator.is_some(),
         }
     }
 }

@@ -27,12 +27,17 @@ use crate::jwks::KeyCaches;
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::HmacKey;
 
+use super::stores::{LoadedStores, load_stores};
 use super::tls::TlsFiles;
+use crate::validator::Validator;
 
 /// What the settings describe, built.
 #[derive(Debug)]
 pub struct Services {
-    pub issuer: Issuer,
+    /// GCS's signer; `None` when no bucket is a GCS bucket and no key is configured.
+    pub issuer: Option<Issuer>,
+    /// The buckets of S3 and Swift, with their stores.
+    pub stores: LoadedStores,
     pub authenticator: Authenticator,
     /// Opened; its writer starts with the service.
     pub audit: PreparedAudit,
@@ -42,28 +47,46 @@ pub struct Services {
     pub key_caches: Arc<KeyCaches>,
     /// The clients file and JWKS files read, to watch for changes.
     pub access_files: Vec<PathBuf>,
+    /// `/validate_signed_entity`'s clients, when configured.
+    pub validator: Option<Validator>,
 }
 
 impl Services {
     pub fn build(settings: &Settings) -> Result<Self, ConfigError> {
+        let stores = load_stores(settings)?;
         let signer = match &settings.signer {
-            SignerSettings::Key(path) => {
-                RsaSigner::Key(Arc::new(service_account_key(path.as_deref())?))
-            }
-            SignerSettings::Iam(iam) => RsaSigner::Iam(Arc::new(
+            SignerSettings::Key(path) => Some(RsaSigner::Key(Arc::new(service_account_key(
+                path.as_deref(),
+            )?))),
+            SignerSettings::Iam(iam) => Some(RsaSigner::Iam(Arc::new(
                 IamSigner::new(iam.clone())
                     .map_err(|e| ConfigError::new("SIGNER", "--signer", e.to_string()))?,
-            )),
+            ))),
+            SignerSettings::Unset if stores.gcs_buckets.is_empty() => None,
+            SignerSettings::Unset => {
+                return Err(ConfigError::new(
+                    "SERVICE_ACCOUNT_KEY_PATH",
+                    "--key",
+                    format!(
+                        "not set, but {} served by GCS (OBJECT_STORAGE_BACKEND is gcs unless set); point it at a service-account JSON key file, give the buckets another backend, or run `storage-signer serve --dev` to try the service without one",
+                        describe_buckets(&stores.gcs_buckets)
+                    ),
+                ));
+            }
         };
         let signing = &settings.signing;
-        let issuer = Issuer {
-            signer,
-            hmac: settings.hmac.as_ref().map(load_hmac_key).transpose()?,
-            storage_base_url: signing.storage_base_url.clone(),
-            default_version: signing.default_version,
-            bucket_styles: signing.bucket_styles.clone(),
-            hmac_buckets: signing.hmac_buckets.iter().cloned().collect(),
-        };
+        let issuer = signer
+            .map(|signer| {
+                Ok::<_, ConfigError>(Issuer {
+                    signer,
+                    hmac: settings.hmac.as_ref().map(load_hmac_key).transpose()?,
+                    storage_base_url: signing.storage_base_url.clone(),
+                    default_version: signing.default_version,
+                    bucket_styles: signing.bucket_styles.clone(),
+                    hmac_buckets: signing.hmac_buckets.iter().cloned().collect(),
+                })
+            })
+            .transpose()?;
         let tls = settings
             .tls
             .clone()
@@ -73,17 +96,77 @@ impl Services {
                     .map_err(|problem| ConfigError::new("TLS_CERT_PATH", "--tls-cert", problem))
             })
             .transpose()?;
+        let validator = settings
+            .validator
+            .as_ref()
+            .map(|validator| {
+                Validator::new(
+                    &validator.digital_signature_endpoint,
+                    validator.digital_signature_timeout,
+                    validator.fetch_timeout,
+                    validator.max_document_bytes,
+                )
+                .map_err(|e| {
+                    ConfigError::new(
+                        "DIGITAL_SIGNATURE_ENDPOINT",
+                        "--digital-signature-endpoint",
+                        format!("cannot build the HTTP client: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
         let key_caches = Arc::new(KeyCaches::new(settings.access.jwks_min_refresh_interval));
         let access = load_access(&settings.access, &key_caches)?;
-        let audit = open_audit(&settings.audit, &issuer.signer)?;
+        let mut stores = stores;
+        let audit = open_audit(
+            &settings.audit,
+            issuer.as_ref().map(|issuer| &issuer.signer),
+            &mut stores.warnings,
+        )?;
         Ok(Self {
             issuer,
+            stores,
             authenticator: access.authenticator,
             audit,
             tls,
             key_caches,
             access_files: access.files,
+            validator,
         })
+    }
+}
+
+/// Without a GCS bucket there may be no service-account key to sign the audit checkpoints:
+/// unless `AUDIT_SIGNING_KEY_PATH` names one (`needed` false), a key made now signs them, and
+/// start-up logs its public key (checkpoints of earlier runs need theirs).
+fn checkpoint_key_of_this_run(
+    needed: bool,
+    warnings: &mut Vec<String>,
+) -> Result<CheckpointKey, ConfigError> {
+    let key =
+        ServiceAccountKey::generate("audit-checkpoints@storage-signer.invalid").map_err(|e| {
+            ConfigError::new(
+                "AUDIT_SIGNING_KEY_PATH",
+                "--audit-signing-key",
+                e.to_string(),
+            )
+        })?;
+    let key = CheckpointKey::Local(Arc::new(key));
+    if needed {
+        warnings.push(format!(
+            "no service-account key (no bucket is a GCS bucket) and no AUDIT_SIGNING_KEY_PATH: the audit checkpoints of this run are signed by a key made at start-up, which dies with the process; keep its public key to verify them (storage-signer audit verify --public-key), or set AUDIT_SIGNING_KEY_PATH: {}",
+            key.public_key_pem().unwrap_or_default()
+        ));
+    }
+    Ok(key)
+}
+
+/// `bucket "a" is` or `buckets "a", "b" are`.
+fn describe_buckets(buckets: &[String]) -> String {
+    let quoted: Vec<String> = buckets.iter().map(|b| format!("{b:?}")).collect();
+    match quoted.as_slice() {
+        [one] => format!("bucket {one} is"),
+        more => format!("buckets {} are", more.join(", ")),
     }
 }
 
@@ -340,7 +423,11 @@ fn load_hmac_key(source: &HmacSource) -> Result<HmacKey, ConfigError> {
 /// The audit sink, opened (a file is locked and its chain read here, so a problem stops
 /// start-up before the service listens); its writer starts with the service. Checkpoints are
 /// signed by `AUDIT_SIGNING_KEY_PATH`, or by the signer of URLs.
-fn open_audit(settings: &AuditSettings, signer: &RsaSigner) -> Result<PreparedAudit, ConfigError> {
+fn open_audit(
+    settings: &AuditSettings,
+    signer: Option<&RsaSigner>,
+    warnings: &mut Vec<String>,
+) -> Result<PreparedAudit, ConfigError> {
     let database_url = settings
         .database_url
         .as_ref()
@@ -363,8 +450,9 @@ fn open_audit(settings: &AuditSettings, signer: &RsaSigner) -> Result<PreparedAu
         signing_key_path: settings.signing_key_path.clone(),
     };
     let service_key = match signer {
-        RsaSigner::Key(key) => CheckpointKey::Local(Arc::clone(key)),
-        RsaSigner::Iam(iam) => CheckpointKey::Iam(Arc::clone(iam)),
+        Some(RsaSigner::Key(key)) => CheckpointKey::Local(Arc::clone(key)),
+        Some(RsaSigner::Iam(iam)) => CheckpointKey::Iam(Arc::clone(iam)),
+        None => checkpoint_key_of_this_run(settings.signing_key_path.is_none(), warnings)?,
     };
     let key = audit.checkpoint_key(service_key).map_err(|problem| {
         ConfigError::new("AUDIT_SIGNING_KEY_PATH", "--audit-signing-key", problem)

@@ -223,7 +223,9 @@ async fn check_iam(app: AppState) {
     let mut ticks = tokio::time::interval(IAM_CHECK_INTERVAL);
     loop {
         ticks.tick().await;
-        let issuer = app.issuer();
+        let Some(issuer) = app.issuer() else {
+            return;
+        };
         let RsaSigner::Iam(iam) = &issuer.signer else {
             return;
         };

@@ -6,9 +6,9 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
 #[path = "../support/corpus.rs"]
-mod corpus;
+pub(crate) mod corpus;
 #[path = "../support/oracle.rs"]
-mod oracle;
+pub(crate) mod oracle;
 
 use corpus::Rng;
 

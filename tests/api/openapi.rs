@@ -14,12 +14,12 @@ use crate::policy::spawn_without_open_mode;
 const KEY: &str = "ssk_openapi-contract-test-key";
 
 /// The served document, with a way to check responses against it.
-struct Contract {
-    doc: Value,
+pub(crate) struct Contract {
+    pub(crate) doc: Value,
 }
 
 impl Contract {
-    async fn of(app: &TestApp) -> Self {
+    pub(crate) async fn of(app: &TestApp) -> Self {
         let response = app
             .client
             .get(app.url("/openapi.json"))
@@ -34,7 +34,7 @@ impl Contract {
 
     /// Asserts that `status` is documented for the operation and that `body` matches its
     /// schema (and that `x-request-id` is there when documented).
-    fn check(&self, method: &str, path: &str, response: &Captured) {
+    pub(crate) fn check(&self, method: &str, path: &str, response: &Captured) {
         let operation = &self.doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is not documented");
         let documented = &operation["responses"][response.status.to_string()];
@@ -61,7 +61,7 @@ impl Contract {
         }
     }
 
-    fn validate(&self, schema: &Value, instance: &Value, what: &str) {
+    pub(crate) fn validate(&self, schema: &Value, instance: &Value, what: &str) {
         let mut root = schema.clone();
         root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
         root["components"] = self.doc["components"].clone();
@@ -80,7 +80,7 @@ impl Contract {
         );
     }
 
-    fn schema_of(name: &str) -> Value {
+    pub(crate) fn schema_of(name: &str) -> Value {
         json!({ "$ref": format!("#/components/schemas/{name}") })
     }
 }
@@ -94,13 +94,13 @@ type Case<'a> = (
     u16,
 );
 
-struct Captured {
-    status: u16,
-    body: Value,
-    request_id: bool,
+pub(crate) struct Captured {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) request_id: bool,
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -58,6 +58,7 @@ async fn put_secret_returns_201_in_ael_api_shape() {
         keys,
         [
             "action",
+            "backend",
             "bucket",
             "content_md5",
             "content_type",
