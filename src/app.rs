@@ -63,8 +63,9 @@ pub struct App {
     pub limiter: Limiter,
     /// Signing slots: `MAX_CONCURRENT_REQUESTS`, taken by authenticated work only.
     slots: tokio::sync::Semaphore,
-    /// Where RSA signatures with the key in memory are made, off the I/O threads.
-    signing_threads: SigningThreads,
+    /// Where RSA signatures with the key in memory are made, off the I/O threads; `None`
+    /// (`SIGNING_THREADS=0`): the I/O threads make them.
+    signing_threads: Option<SigningThreads>,
     shutting_down: AtomicBool,
     /// Dev mode: serve the demo page at `/`.
     pub dev_mode: bool,
@@ -79,7 +80,7 @@ impl App {
         rules: Rules,
         audit: AuditSink,
         limits: RequestLimits,
-        signing_threads: SigningThreads,
+        signing_threads: Option<SigningThreads>,
         dev_mode: bool,
     ) -> Self {
         let metrics = Arc::new(match backends.gcs().map(|issuer| &issuer.signer) {
@@ -267,7 +268,8 @@ impl App {
     }
 
     /// Signs every granted outcome with `sign`, in order: on a signing thread when `local`
-    /// (an RSA signature with the key in memory: see `signing_threads`), else here (HMAC, a
+    /// (an RSA signature with the key in memory: see `signing_threads`) and there are signing
+    /// threads (`SIGNING_THREADS` is not 0), else here (HMAC, a
     /// reused URL; IAM, which waits on the network with this runtime's HTTP client). Then
     /// `note` completes each record. A signature that could not be made is audited as
     /// `failed`.
@@ -294,10 +296,14 @@ impl App {
             })
             .collect();
         let granted = grants.len();
-        let signed: Vec<Result<S, ApiError>> = if local && granted > 0 {
+        let threads = self
+            .signing_threads
+            .as_ref()
+            .filter(|_| local && granted > 0);
+        let signed: Vec<Result<S, ApiError>> = if let Some(threads) = threads {
             let app = Arc::clone(self);
             let job = move || grants.into_iter().map(|grant| sign(&app, grant)).collect();
-            match self.signing_threads.run(job).await {
+            match threads.run(job).await {
                 Ok(signed) => signed,
                 Err(unfinished) => (0..granted)
                     .map(|_| Err(ApiError::Internal(unfinished.into())))

@@ -67,8 +67,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", value_name = "N")]
     pub max_concurrent_requests: Option<String>,
 
-    /// Threads that make the RSA signatures, off the threads that serve connections, 1 to
-    /// 256 [default: the CPUs this process may use].
+    /// Threads that make the RSA signatures, off the threads that serve connections, 0 to
+    /// 256; 0 signs on the connections' threads [default: the CPUs this process may use].
     #[arg(long, env = "SIGNING_THREADS", value_name = "N")]
     pub signing_threads: Option<String>,
 

@@ -68,16 +68,16 @@ pub(super) fn connections(args: &ServeArgs) -> Result<ConnectionSettings, Config
     })
 }
 
-/// `SIGNING_THREADS`, or one per CPU this process may use (cgroup quotas included).
-pub(super) fn signing_threads(args: &ServeArgs) -> Result<NonZeroUsize, ConfigError> {
+/// `SIGNING_THREADS`, or one per CPU this process may use (cgroup quotas included). 0: the
+/// I/O threads sign themselves.
+pub(super) fn signing_threads(args: &ServeArgs) -> Result<usize, ConfigError> {
     let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let threads = parse_count(
+    parse_count(
         ("SIGNING_THREADS", "--signing-threads"),
         args.signing_threads.as_deref(),
         cpus,
-        1..=256,
-    )?;
-    Ok(NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN))
+        0..=256,
+    )
 }
 
 pub(super) fn refusals(args: &ServeArgs) -> Result<RefusalSettings, ConfigError> {

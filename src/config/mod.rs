@@ -17,7 +17,6 @@ mod validator;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,8 +82,8 @@ pub struct Settings {
     pub config_watch_interval: Option<Duration>,
     /// Requests handled at once; past this, 503.
     pub max_concurrent_requests: usize,
-    /// Threads for RSA signatures with the key in memory.
-    pub signing_threads: NonZeroUsize,
+    /// Threads for RSA signatures with the key in memory; 0: the I/O threads sign.
+    pub signing_threads: usize,
     /// Which pages on other origins may call the API; `None`: no CORS headers.
     pub cors: Option<CorsSettings>,
     /// Time between SIGTERM and closing the listener (readiness already failing).

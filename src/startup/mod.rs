@@ -10,7 +10,7 @@ mod tls;
 mod watchdog;
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,7 +96,9 @@ impl Application {
                 cors: settings.cors,
                 refusals: rate(settings.refusals.rate),
             },
-            SigningThreads::start(settings.signing_threads)
+            NonZeroUsize::new(settings.signing_threads)
+                .map(SigningThreads::start)
+                .transpose()
                 .context("cannot start the signing threads")?,
             settings.dev_mode,
         );

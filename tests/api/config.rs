@@ -230,7 +230,7 @@ fn connection_and_refusal_settings_are_validated() {
         ("REFUSAL_BURST", "0"),
         ("AUDIT_SUMMARY_INTERVAL", "0"),
         ("METRICS_PORT", "65536"),
-        ("SIGNING_THREADS", "0"),
+        ("SIGNING_THREADS", "257"),
         ("SIGNING_THREADS", "all"),
     ] {
         let vars = with_key(&[], &key);

@@ -161,6 +161,42 @@ async fn uploads_reads_ranges_heads_and_deletes_through_signed_urls() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_no_signing_threads_the_io_threads_sign_and_the_store_accepts_it() {
+    // SIGNING_THREADS=0: the RSA signatures are made on the connections' threads.
+    let dev = spawn_dev(&[("SIGNING_THREADS", "0")]);
+    for version in ["v2", "v4"] {
+        let name = format!("{version}/inline signed.txt");
+        let put = dev.secret(json!({"action": "PUT", "resource_id": name, "content_type": "text/plain", "version": version})).await;
+        let (status, _) = dev
+            .send(&put, Method::PUT, &[], b"signed here".to_vec())
+            .await;
+        assert_eq!(status, 200, "{version}");
+
+        let batch: Value = reqwest::Client::new()
+            .post(dev.app.url("/media_content_storage_secrets/batch"))
+            .json(&json!({"secrets": [
+                {"action": "GET", "bucket": "dev-bucket", "resource_id": name, "version": version},
+                {"action": "HEAD", "bucket": "dev-bucket", "resource_id": name, "version": version},
+            ]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let get = &batch["data"][0]["data"];
+        let (status, body) = dev.send(get, Method::GET, &[], Vec::new()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "signed here"),
+            "{version}: {batch}"
+        );
+        let head = &batch["data"][1]["data"];
+        assert_eq!(dev.send(head, Method::HEAD, &[], Vec::new()).await.0, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_way_of_straying_from_the_signature_is_refused() {
     let dev = spawn_dev(&[]);
     let put = dev
