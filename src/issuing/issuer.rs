@@ -178,7 +178,6 @@ impl<'a> PolicyGrant<'a> {
 }
 
 /// A signed form: where to POST and the fields to send before the file.
-#[derive(Debug)]
 pub struct IssuedPolicy {
     pub url: String,
     /// `policy-rsa`, `policy-hmac` or `policy-iam`.
@@ -186,6 +185,20 @@ pub struct IssuedPolicy {
     pub fields: Vec<(String, String)>,
     pub inserted_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+}
+
+/// Field names only: the values include the signature and a session token, which are
+/// credentials (as [`PostPolicy`](crate::signing::post_policy::PostPolicy)'s `Debug`).
+impl std::fmt::Debug for IssuedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.fields.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("IssuedPolicy")
+            .field("url", &self.url)
+            .field("kind", &self.kind)
+            .field("fields", &names)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Issuer {
@@ -404,4 +417,35 @@ fn signed_headers(grant: &UrlGrant<'_>) -> Vec<(String, String)> {
         add("x-goog-resumable", "start".to_owned());
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_policy_s_debug_names_its_fields_without_their_values() {
+        let policy = IssuedPolicy {
+            url: "https://storage.googleapis.com/bucket/".to_owned(),
+            kind: "policy-hmac",
+            fields: vec![
+                ("key".to_owned(), "uploads/a.png".to_owned()),
+                (
+                    "x-amz-security-token".to_owned(),
+                    "SESSIONTOKENVALUE".to_owned(),
+                ),
+                (
+                    "x-goog-signature".to_owned(),
+                    "0123abcdSIGNATUREVALUE".to_owned(),
+                ),
+            ],
+            inserted_at: OffsetDateTime::UNIX_EPOCH,
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let shown = format!("{policy:?}");
+        for secret in ["SESSIONTOKENVALUE", "0123abcdSIGNATUREVALUE"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("x-goog-signature"), "{shown}");
+    }
 }

@@ -15,6 +15,7 @@ use crate::key::ServiceAccountKey;
 use crate::signing::v4::{self, UrlStyle, V4Request};
 use crate::signing::{Signer as _, v2};
 use crate::timestamp;
+use crate::validator::describe_http_error;
 
 /// Who signs.
 enum Signer {
@@ -202,7 +203,7 @@ impl Credentials {
                     if e.is_connect() {
                         "could not connect".to_owned()
                     } else {
-                        e.to_string()
+                        describe_http_error(e)
                     }
                 })?;
             let status = response.status().as_u16();

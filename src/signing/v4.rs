@@ -56,8 +56,6 @@ pub struct ParamNames {
 /// The names that tell one SigV4 dialect from the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect<'a> {
-    /// The algorithm of an HMAC signing key: `GOOG4-HMAC-SHA256` or `AWS4-HMAC-SHA256`.
-    pub hmac_algorithm: &'static str,
     /// The query parameters' names: `X-Goog-*` or `X-Amz-*`.
     pub params: &'static ParamNames,
     /// Put before the secret to make the first HMAC key: `GOOG4` or `AWS4`.
@@ -74,7 +72,6 @@ pub struct Dialect<'a> {
 impl Dialect<'static> {
     /// Google Cloud Storage: scope `YYYYMMDD/auto/storage/goog4_request`.
     pub const GCS: Self = Self {
-        hmac_algorithm: HMAC_ALGORITHM,
         params: &ParamNames {
             algorithm: "X-Goog-Algorithm",
             credential: "X-Goog-Credential",
@@ -97,7 +94,6 @@ impl<'a> Dialect<'a> {
     /// Amazon S3 (and MinIO, R2, Ceph): scope `YYYYMMDD/<region>/s3/aws4_request`.
     pub const fn s3(region: &'a str) -> Self {
         Self {
-            hmac_algorithm: AWS_HMAC_ALGORITHM,
             params: &ParamNames {
                 algorithm: "X-Amz-Algorithm",
                 credential: "X-Amz-Credential",
@@ -127,11 +123,22 @@ impl<'a> Dialect<'a> {
 
 /// Who signs: the algorithm, the access id in the credential, and a session token if the
 /// credentials are temporary (S3's `X-Amz-Security-Token`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Credential<'a> {
     pub algorithm: &'a str,
     pub access_id: &'a str,
     pub security_token: Option<&'a str>,
+}
+
+/// The session token is a credential: `Debug` says only whether there is one.
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("algorithm", &self.algorithm)
+            .field("access_id", &self.access_id)
+            .field("security_token", &self.security_token.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A request placed on its host: everything the canonical request covers.
@@ -500,6 +507,21 @@ fn host_of(authority: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_s_debug_hides_its_session_token() {
+        let credential = Credential {
+            algorithm: AWS_HMAC_ALGORITHM,
+            access_id: "AKIDEXAMPLE",
+            security_token: Some("FQoGZXIvYXdzEXAMPLETOKEN"),
+        };
+        let shown = format!("{credential:?}");
+        assert!(!shown.contains("FQoGZXIvYXdzEXAMPLETOKEN"), "{shown}");
+        assert!(
+            shown.contains("AKIDEXAMPLE") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn locations_are_auto_or_region_names() {

@@ -96,8 +96,8 @@ fn unreachable(error: reqwest::Error) -> FetchError {
     FetchError::Unreachable(describe(error))
 }
 
-/// A reqwest error and its causes, without the URL.
-pub(super) fn describe(error: reqwest::Error) -> String {
+/// A reqwest error and its causes, without the URL (a signed URL is a credential).
+pub fn describe(error: reqwest::Error) -> String {
     if error.is_timeout() {
         return "timed out".to_owned();
     }

@@ -12,7 +12,7 @@ mod fetch;
 mod verdict;
 
 pub use digital_signature::{Examined, SignatureCheck, interpret};
-pub use fetch::FetchError;
+pub use fetch::{FetchError, describe as describe_http_error};
 pub use verdict::{Verdict, verdict};
 
 use std::time::Duration;

@@ -511,6 +511,53 @@ async fn a_region_is_signed_into_the_scope_and_accepted_by_the_dev_store() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_dev_store_that_answers_garbage_is_reported_without_the_signed_url() {
+    // The check's URL is signed with the dev key: a credential, even for a missing object.
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let runtime = runtime_dir.path().to_str().unwrap().to_owned();
+    let key_file = runtime_dir.path().join("storage-signer/dev-key.json");
+    let vars = vec![
+        ("PORT".to_owned(), "0".to_owned()),
+        ("DEV_STORE_PORT".to_owned(), "0".to_owned()),
+        ("XDG_RUNTIME_DIR".to_owned(), runtime.clone()),
+    ];
+    let mut server = TestApp::spawn_raw(&vars, &["--dev"]);
+    server.wait_for_log("dev key saved").await;
+    let mut key: Value = serde_json::from_slice(&std::fs::read(&key_file).unwrap()).unwrap();
+
+    // A "store" that answers every request with something that is not HTTP.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    key["storage_base_url"] = format!("http://{}", garbage.local_addr().unwrap()).into();
+    std::fs::write(&key_file, key.to_string()).unwrap();
+    std::thread::spawn(move || {
+        for stream in garbage.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0_u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = std::io::Write::write_all(&mut stream, b"not http at all\r\n\r\n");
+        }
+    });
+
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        sign(
+            &["--dev-key", "gs://dev-bucket/garbage.txt"],
+            &[("XDG_RUNTIME_DIR", runtime.as_str())],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("no dev store answers"), "{stderr}");
+    assert!(
+        !stderr.contains("Signature") && !stderr.contains("GoogleAccessId"),
+        "the signed URL leaked: {stderr}"
+    );
+    server.send_sigterm();
+    server.wait_exit(std::time::Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_stale_dev_key_is_reported_instead_of_signing() {
     let runtime_dir = tempfile::tempdir().unwrap();
     let runtime = runtime_dir.path().to_str().unwrap().to_owned();
