@@ -1,22 +1,23 @@
 //! Logs: one JSON object per line on stdout, so log collectors need no parsing rules.
 //!
-//! Lines are handed to a background thread that writes them in batches: under load, the
-//! request path then spends no system call on its log line. Nothing is dropped: when the
-//! queue is full, logging waits.
+//! Lines are handed to a background thread that writes them in batches (`batches`): under
+//! load, the request path spends no system call and no thread wake-up on its log line. When
+//! stdout does not keep up, lines past a bound are dropped and counted rather than stalling
+//! requests.
 //!
 //! Each line is `{"timestamp":…,"level":…,"message":…, then the event's fields in order}`,
 //! the shape of tracing-subscriber's flattened JSON, written by hand: its JSON formatter
 //! serialises field by field through serde and cost about 23,000 instructions per request
 //! line, an eighth of a V2 URL's work beyond the signature (callgrind, docs/benchmarks.md).
 
+mod batches;
+
 use std::fmt::{self, Write as _};
-use std::io::BufWriter;
 
 use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Subscriber};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -24,11 +25,8 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::timestamp;
 
 /// Installs the subscriber. Keep the guard until exit: dropping it flushes the last lines.
-pub fn init(level: LevelFilter) -> WorkerGuard {
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("storage-signer-log")
-        .finish(BufWriter::new(std::io::stdout()));
+pub fn init(level: LevelFilter) -> batches::Guard {
+    let (writer, guard) = batches::start(std::io::stdout(), "storage-signer-log");
     tracing_subscriber::fmt()
         .event_format(JsonLines)
         .with_max_level(level)
