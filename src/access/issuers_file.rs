@@ -127,6 +127,13 @@ fn valid_id(id: &str) -> bool {
 /// Keys are fetched over HTTPS; plain HTTP only from this machine (a local stand-in).
 pub fn check_fetch_url(url: &str) -> Result<(), String> {
     let uri: Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // Keys are public, and the URL appears in logs and errors: a password in it would too.
+        return Err(format!(
+            "a key URL of {} must not carry a user name or password",
+            uri.host().unwrap_or_default()
+        ));
+    }
     let host = uri.host().unwrap_or_default();
     let loopback = host == "localhost"
         || host == "[::1]"
@@ -154,5 +161,18 @@ mod tests {
         assert!(check_fetch_url("http://idp.example/").is_err());
         assert!(check_fetch_url("idp.example").is_err());
         assert!(check_fetch_url("file:///etc/jwks.json").is_err());
+    }
+
+    #[test]
+    fn key_urls_with_credentials_are_refused_without_repeating_them() {
+        for url in [
+            "https://user:s3cret@idp.example/.well-known/jwks.json",
+            "http://user:s3cret@127.0.0.1:4001/_idp",
+            "https://s3cret@idp.example/",
+        ] {
+            let problem = check_fetch_url(url).expect_err(url);
+            assert!(!problem.contains("s3cret"), "{problem}");
+            assert!(problem.contains("user name or password"), "{problem}");
+        }
     }
 }

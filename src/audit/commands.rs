@@ -33,7 +33,7 @@ pub enum AuditCommand {
 }
 
 /// Where the trail is: a file, or the database of every replica.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct TrailArgs {
     /// The audit file (`-` for standard input); or use --database.
     #[arg(required_unless_present = "database")]
@@ -116,7 +116,7 @@ pub struct PublicKeyArgs {
     pub key: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct MigrateArgs {
     /// The database, as a role that may create tables.
     #[arg(
@@ -132,6 +132,27 @@ pub struct MigrateArgs {
     /// Also grant this (existing) role what the service needs: SELECT and INSERT, no more.
     #[arg(long, value_name = "ROLE")]
     pub grant_writer: Option<String>,
+}
+
+// By hand: a database URL may carry a password, and Debug output must not.
+impl std::fmt::Debug for TrailArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrailArgs")
+            .field("file", &self.file)
+            .field("database", &self.database.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MigrateArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateArgs")
+            .field("database", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .field("grant_writer", &self.grant_writer)
+            .finish()
+    }
 }
 
 pub fn run(command: AuditCommand) -> ExitCode {
@@ -454,5 +475,31 @@ fn migrate(args: &MigrateArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(problem) => fail(&problem),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "postgres://owner:s3cret-pass@db.internal/audit";
+
+    #[test]
+    fn debug_output_never_shows_the_database_url() {
+        let trail = TrailArgs {
+            file: None,
+            database: Some(URL.into()),
+            ca_file: None,
+        };
+        let migrate = MigrateArgs {
+            database: URL.into(),
+            ca_file: None,
+            grant_writer: Some("signer".into()),
+        };
+        for shown in [format!("{trail:?}"), format!("{migrate:?}")] {
+            assert!(!shown.contains("s3cret-pass"), "{shown}");
+            assert!(!shown.contains("db.internal"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
     }
 }
