@@ -96,3 +96,74 @@ async fn no_url_signature_or_key_appears_in_the_logs() {
         "the account is logged at start-up"
     );
 }
+
+/// A stdout nobody reads (a stuck log collector) must not stall requests: log lines past the
+/// writer's bound are dropped. The writer this replaced waited instead, once 128,000 lines
+/// were queued, with the tokio worker blocked in the log call.
+#[tokio::test]
+async fn a_stdout_nobody_reads_drops_log_lines_instead_of_stalling_requests() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let key = conformance_key_path().display().to_string();
+    let mut child = Command::new(crate::helpers::bin())
+        .arg("serve")
+        .env_clear()
+        .envs([
+            ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
+            ("KNOWN_BUCKETS", BUCKET),
+            ("ALLOW_ANONYMOUS", "true"),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("AUDIT_LOG_PATH", audit.to_str().unwrap()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read up to the "listening" line, then never again (but keep the pipe open).
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let address = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no listening line"
+        );
+        if let Ok(record) = serde_json::from_str::<Value>(&line)
+            && record["message"] == "listening"
+        {
+            break record["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("http://{address}/healthz");
+    // Each request logs a line: 160,000 lines is more than the old writer queued before it
+    // blocked, and far more than the 4 MiB the new one holds.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                for _ in 0..10_000 {
+                    let response = client
+                        .get(&url)
+                        .send()
+                        .await
+                        .expect("answered, not stalled");
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stdout);
+}
