@@ -1,14 +1,15 @@
 //! The file and stdout sinks against the attack pass: a blocked stdout, two instances on one
 //! file, a deleted file, and forged trails; and `audit search`.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::helpers::{SECRETS_PATH, TestApp, bin, conformance_key_path, run_to_exit};
+use crate::helpers::{
+    SECRETS_PATH, TestApp, conformance_key_path, run_to_exit, spawn_with_unread_stdout,
+};
 use crate::pg::conformance_public_key;
 
 fn upload(object: &str) -> Value {
@@ -325,35 +326,15 @@ async fn a_deleted_replaced_or_cut_audit_file_fails_closed_and_turns_unready() {
 #[tokio::test]
 async fn a_blocked_stdout_answers_503_keeps_the_probes_and_stops_on_sigterm() {
     let key = conformance_key_path().display().to_string();
-    let mut child = Command::new(bin())
-        .arg("serve")
-        .env_clear()
-        .envs([
-            ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
-            ("KNOWN_BUCKETS", "test-bucket"),
-            ("ALLOW_ANONYMOUS", "true"),
-            ("HOST", "127.0.0.1"),
-            ("PORT", "0"),
-            ("AUDIT_TIMEOUT", "1"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Read stdout up to the "listening" line, then never again: the pipe fills up.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let address = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "no listening line"
-        );
-        if let Ok(record) = serde_json::from_str::<Value>(&line)
-            && record["message"] == "listening"
-        {
-            break record["address"].as_str().unwrap().to_owned();
-        }
-    };
+    // Stdout read up to the "listening" line, then never again: the pipe fills up.
+    let (mut child, stdout, address) = spawn_with_unread_stdout(&[
+        ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
+        ("KNOWN_BUCKETS", "test-bucket"),
+        ("ALLOW_ANONYMOUS", "true"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("AUDIT_TIMEOUT", "1"),
+    ]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

@@ -325,3 +325,33 @@ impl TestApp {
             .expect("the dev store logs its address")
     }
 }
+
+/// Starts `serve` with only `envs` and stdout piped, reads stdout up to the "listening" line
+/// and returns the child, the (still open, never read again) pipe and the address: a stdout
+/// nobody reads fills up.
+pub fn spawn_with_unread_stdout(
+    envs: &[(&str, &str)],
+) -> (Child, BufReader<std::process::ChildStdout>, String) {
+    let mut child = Command::new(bin())
+        .arg("serve")
+        .env_clear()
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let address = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no listening line"
+        );
+        if let Ok(record) = serde_json::from_str::<Value>(&line)
+            && record["message"] == "listening"
+        {
+            break record["address"].as_str().unwrap().to_owned();
+        }
+    };
+    (child, stdout, address)
+}

@@ -102,42 +102,19 @@ async fn no_url_signature_or_key_appears_in_the_logs() {
 /// were queued, with the tokio worker blocked in the log call.
 #[tokio::test]
 async fn a_stdout_nobody_reads_drops_log_lines_instead_of_stalling_requests() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.log");
     let key = conformance_key_path().display().to_string();
-    let mut child = Command::new(crate::helpers::bin())
-        .arg("serve")
-        .env_clear()
-        .envs([
-            ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
-            ("KNOWN_BUCKETS", BUCKET),
-            ("ALLOW_ANONYMOUS", "true"),
-            ("HOST", "127.0.0.1"),
-            ("PORT", "0"),
-            ("AUDIT_LOG_PATH", audit.to_str().unwrap()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Read up to the "listening" line, then never again (but keep the pipe open).
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let address = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "no listening line"
-        );
-        if let Ok(record) = serde_json::from_str::<Value>(&line)
-            && record["message"] == "listening"
-        {
-            break record["address"].as_str().unwrap().to_owned();
-        }
-    };
+    let (mut child, stdout, address) = crate::helpers::spawn_with_unread_stdout(&[
+        ("SERVICE_ACCOUNT_KEY_PATH", key.as_str()),
+        ("KNOWN_BUCKETS", BUCKET),
+        ("ALLOW_ANONYMOUS", "true"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("AUDIT_LOG_PATH", audit.to_str().unwrap()),
+    ]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
