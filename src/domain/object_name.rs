@@ -25,16 +25,20 @@ impl ObjectName {
                 format!("must not contain control characters (found {found})"),
             ));
         }
-        if value.split('/').any(str::is_empty) {
+        // One pass over the segments (this runs for every object of every request); an empty
+        // segment is the error reported when a name has both.
+        let (mut empty, mut dots) = (false, false);
+        for segment in value.split('/') {
+            empty |= segment.is_empty();
+            dots |= segment == "." || segment == "..";
+        }
+        if empty {
             return Err(Violation::new(
                 "format",
                 "must not start or end with '/' or contain '//' (empty path segment)",
             ));
         }
-        if value
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-        {
+        if dots {
             return Err(Violation::new(
                 "format",
                 "must not contain '.' or '..' path segments",
