@@ -63,6 +63,50 @@ fn write_object(object: &Map<String, Value>, out: &mut String) {
     out.push('}');
 }
 
+/// An object written member by member, in the order given, without building a `Value`
+/// first: the fast path for a record whose fields are known. Canonical only if the caller
+/// gives the names in byte order (a nested object goes through [`to_string`] and `raw`);
+/// `chain.rs`'s tests check its records against [`object_to_string`].
+#[derive(Default)]
+pub struct Members {
+    out: Vec<u8>,
+}
+
+impl Members {
+    fn name(&mut self, name: &str) {
+        self.out.push(if self.out.is_empty() { b'{' } else { b',' });
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    pub fn member<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        if self.out.is_empty() {
+            self.out.reserve(768);
+        }
+        self.name(name);
+        // Writing to a Vec cannot fail, and these types always serialise.
+        let _ = serde_json::to_writer(&mut self.out, value);
+    }
+
+    pub fn optional<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: Option<&T>) {
+        if let Some(value) = value {
+            self.member(name, value);
+        }
+    }
+
+    pub fn raw(&mut self, name: &str, json: &str) {
+        self.name(name);
+        self.out.extend_from_slice(json.as_bytes());
+    }
+
+    pub fn finish(mut self) -> String {
+        self.out.push(b'}');
+        // serde_json writes UTF-8 only.
+        String::from_utf8(self.out).unwrap_or_default()
+    }
+}
+
 /// `canonical` (an object's canonical JSON) with `"seal_name":"seal"` appended as its last
 /// member.
 pub fn with_seal(mut canonical: String, seal_name: &str, seal: &str) -> String {

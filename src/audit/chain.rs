@@ -79,7 +79,7 @@ fn canonical_body(
         reason,
         suppressed,
     } = event;
-    let mut out = Members::default();
+    let mut out = canonical::Members::default();
     out.member("action", action);
     out.member("bucket", bucket);
     out.optional("caller_request_id", caller_request_id.as_ref());
@@ -103,47 +103,6 @@ fn canonical_body(
     }
     out.member("time", time);
     out.finish()
-}
-
-/// An object's members, written in the order given.
-#[derive(Default)]
-struct Members {
-    out: Vec<u8>,
-}
-
-impl Members {
-    fn name(&mut self, name: &str) {
-        self.out.push(if self.out.is_empty() { b'{' } else { b',' });
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    fn member<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        if self.out.is_empty() {
-            self.out.reserve(768);
-        }
-        self.name(name);
-        // Writing to a Vec cannot fail, and these types always serialise.
-        let _ = serde_json::to_writer(&mut self.out, value);
-    }
-
-    fn optional<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: Option<&T>) {
-        if let Some(value) = value {
-            self.member(name, value);
-        }
-    }
-
-    fn raw(&mut self, name: &str, json: &str) {
-        self.name(name);
-        self.out.extend_from_slice(json.as_bytes());
-    }
-
-    fn finish(mut self) -> String {
-        self.out.push(b'}');
-        // serde_json writes UTF-8 only.
-        String::from_utf8(self.out).unwrap_or_default()
-    }
 }
 
 pub fn sha256_hex(text: &str) -> String {

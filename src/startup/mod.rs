@@ -2,6 +2,7 @@
 //! reloading on SIGHUP and on a rotated key file, and stopping gracefully.
 
 mod dev;
+mod files;
 mod serve;
 mod services;
 pub mod stores;

@@ -27,6 +27,7 @@ use crate::jwks::KeyCaches;
 use crate::key::ServiceAccountKey;
 use crate::signing::hmac::HmacKey;
 
+use super::files::{read_secret, read_text};
 use super::stores::{LoadedStores, load_stores};
 use super::tls::TlsFiles;
 use crate::validator::Validator;
@@ -204,8 +205,7 @@ pub fn load_access(
             let path = file.display().to_string();
             let error =
                 |problem: String| ConfigError::new("CLIENTS_CONFIG_PATH", "--clients", problem);
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+            let text = read_text(file, error)?;
             let parsed = clients_file::parse(&text, settings.default_ttl, &outside)
                 .map_err(|problem| error(format!("{path:?}: {problem}")))?;
             files.push(file.clone());
@@ -353,8 +353,7 @@ fn load_jwks_file(issuer: &IssuerConfig, path: &Path) -> Result<KeySet, ConfigEr
         }
     };
     let shown = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| error(format!("cannot read {shown:?}: {e}")))?;
+    let text = read_text(path, error)?;
     KeySet::from_jwks(&text).map_err(|problem| error(format!("{shown:?} {problem}")))
 }
 
@@ -372,9 +371,7 @@ fn service_account_key(path: Option<&Path>) -> Result<ServiceAccountKey, ConfigE
 fn load_key(file: &Path) -> Result<ServiceAccountKey, ConfigError> {
     let path = file.display().to_string();
     let error = |problem: String| ConfigError::new("SERVICE_ACCOUNT_KEY_PATH", "--key", problem);
-    let bytes = std::fs::read(file)
-        .map(Zeroizing::new)
-        .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+    let bytes = read_secret(file, error)?;
     ServiceAccountKey::from_json(&bytes).map_err(|e| error(format!("{path:?} {e}")))
 }
 
@@ -401,9 +398,7 @@ fn load_hmac_key(source: &HmacSource) -> Result<HmacKey, ConfigError> {
     };
     let path = file.display().to_string();
     let error = |problem: String| ConfigError::new("HMAC_KEY_PATH", "--hmac-key", problem);
-    let text = std::fs::read(file)
-        .map(Zeroizing::new)
-        .map_err(|e| error(format!("cannot read {path:?}: {e}")))?;
+    let text = read_secret(file, error)?;
     let file: KeyFile = serde_json::from_slice(&text).map_err(|e| {
         error(format!(
             "{path:?} is not an HMAC key file (line {}, column {})",

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use super::files::read_text;
 use crate::config::backends_file::{self, BackendEntry};
 use crate::config::{
     BackendSettings, ConfigError, S3Settings, Settings, StoreSecret, SwiftSettings,
@@ -197,8 +198,7 @@ impl LoadedStores {
 pub fn read_backends_file(path: &Path) -> Result<Vec<BackendEntry>, ConfigError> {
     let shown = path.display().to_string();
     let error = |problem: String| ConfigError::new(FILE_VARIABLE.0, FILE_VARIABLE.1, problem);
-    let text =
-        std::fs::read_to_string(path).map_err(|e| error(format!("cannot read {shown:?}: {e}")))?;
+    let text = read_text(path, error)?;
     backends_file::parse(&text).map_err(|problem| error(format!("{shown:?}: {problem}")))
 }
 
