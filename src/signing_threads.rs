@@ -23,7 +23,7 @@ pub struct SigningThreads {
     threads: NonZeroUsize,
 }
 
-/// A job that did not finish: its thread panicked, or the threads are gone.
+/// A job that did not finish: its thread panicked.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the signing thread did not finish the signature")]
 pub struct Unfinished;
@@ -58,18 +58,15 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, job: Job) -> Result<(), Unfinished> {
+    /// (Never after `close`: `run` borrows the threads, which close only when dropped.)
+    fn push(&self, job: Job) {
         let mut state = self.lock();
-        if state.closed {
-            return Err(Unfinished);
-        }
         state.jobs.push_back(job);
         let wake = state.asleep > 0;
         drop(state);
         if wake {
             self.job_waiting.notify_one();
         }
-        Ok(())
     }
 
     /// The next job, or `None` once the queue is closed and empty.
@@ -124,7 +121,7 @@ impl SigningThreads {
         self.queue.push(Box::new(move || {
             // The caller may have gone (its connection closed): the result is dropped.
             let _ = done.send(job());
-        }))?;
+        }));
         // A job that panicked drops `done` unsent.
         result.await.map_err(|_| Unfinished)
     }

@@ -298,8 +298,6 @@ mod tests {
         line
     }
 
-    /// tracing-subscriber's own JSON formatter, with the settings this service used before, is
-    /// the reference: the same events give the same objects (key order is checked apart).
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them_wherever_the_escape_falls() {
         // Every character JSON escapes, at every offset around the 16-byte chunks the fast
@@ -325,6 +323,8 @@ mod tests {
         }
     }
 
+    /// tracing-subscriber's own JSON formatter, with the settings this service used before, is
+    /// the reference: the same events give the same objects (key order is checked apart).
     #[test]
     fn lines_hold_what_tracing_subscribers_json_formatter_writes() {
         let ours = lines_of(|writer| {
