@@ -30,11 +30,24 @@ pub fn find<'a>(
     let mut index: u64 = 0;
     for (i, hash) in hashes.into_iter().enumerate() {
         let Some(hash) = hash else { continue };
-        let equal = hash.ct_eq(&presented);
+        let equal = digests_equal(hash, &presented);
         index.conditional_assign(&(i as u64), equal);
         found |= equal;
     }
     bool::from(found).then(|| usize::try_from(index).expect("index fits"))
+}
+
+/// Whether two digests are equal, in constant time. The differences of their 64-bit words are
+/// OR-ed together without a branch and only the total goes through `subtle`: one optimisation
+/// barrier a comparison instead of one a byte (with 20 clients, 640 barriers were 1.5 % of a
+/// reused read URL's CPU).
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> subtle::Choice {
+    let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().expect("8-byte chunks"));
+    let difference = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .fold(0, |difference, (x, y)| difference | (word(x) ^ word(y)));
+    difference.ct_eq(&0)
 }
 
 /// A new random API key: `ssk_` and 32 random bytes in base64url.
@@ -68,6 +81,26 @@ mod tests {
         assert_eq!(find(hashes.iter().map(Option::as_ref), "a"), Some(0));
         assert_eq!(find(hashes.iter().map(Option::as_ref), "c"), None);
         assert_eq!(find(hashes.iter().map(Option::as_ref), ""), None);
+    }
+
+    #[test]
+    fn a_difference_in_any_bit_is_seen() {
+        let hash = sha256("k");
+        assert!(bool::from(digests_equal(&hash, &hash)));
+        for byte in 0..32 {
+            for bit in 0..8 {
+                let mut other = hash;
+                other[byte] ^= 1 << bit;
+                assert!(
+                    !bool::from(digests_equal(&hash, &other)),
+                    "byte {byte} bit {bit}"
+                );
+                assert!(
+                    !bool::from(digests_equal(&other, &hash)),
+                    "byte {byte} bit {bit}"
+                );
+            }
+        }
     }
 
     #[test]
