@@ -24,18 +24,36 @@ const OBJECT_NAME: &AsciiSet = &UNRESERVED.remove(b'/');
 /// becomes `%XX` with upper-case hex. No Unicode normalisation happens: GCS names are byte
 /// strings, and `é` composed and decomposed are two different objects.
 pub fn encode_object_name(name: &str) -> String {
-    utf8_percent_encode(name, OBJECT_NAME).collect()
+    let mut out = String::with_capacity(name.len());
+    push_object_name(&mut out, name);
+    out
+}
+
+/// [`encode_object_name`] onto `out`.
+pub fn push_object_name(out: &mut String, name: &str) {
+    out.extend(utf8_percent_encode(name, OBJECT_NAME));
 }
 
 /// Encodes a V2 query parameter value like Python's `urllib.parse.quote_plus`, which Google's
 /// client uses through `urlencode`: unreserved characters stay, space becomes `+`, the rest
 /// is `%XX`. (`+`, `/` and `=` of a base64 signature are therefore escaped.)
 pub fn encode_form_value(value: &str) -> String {
-    // A literal "%20" cannot occur in the output except for a space, because `%` itself is
-    // escaped to "%25".
-    utf8_percent_encode(value, UNRESERVED)
-        .collect::<String>()
-        .replace("%20", "+")
+    let mut out = String::with_capacity(value.len());
+    push_form_value(&mut out, value);
+    out
+}
+
+/// [`encode_form_value`] onto `out`.
+pub fn push_form_value(out: &mut String, value: &str) {
+    // The encoder hands over every escaped byte as a `%XX` piece of its own, and `%` itself is
+    // escaped, so the piece `%20` is exactly a space.
+    for piece in utf8_percent_encode(value, UNRESERVED) {
+        if piece == "%20" {
+            out.push('+');
+        } else {
+            out.push_str(piece);
+        }
+    }
 }
 
 /// Encodes a V4 query parameter name or value like Google's `_quote_param`:

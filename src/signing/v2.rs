@@ -14,7 +14,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::encoding::{encode_form_value, encode_object_name};
+use std::fmt::Write as _;
+
+use super::encoding::{push_form_value, push_object_name};
 use super::headers::canonical_headers;
 use super::{SignError, SignedUrl, Signer};
 
@@ -39,7 +41,16 @@ pub struct V2Request<'a> {
 
 /// `Canonicalized_Resource = "/" + bucket + "/" + percent-encoded object`.
 pub fn canonical_resource(bucket: &str, object: &str) -> String {
-    format!("/{bucket}/{}", encode_object_name(object))
+    let mut out = String::with_capacity(bucket.len() + object.len() + 2);
+    push_canonical_resource(&mut out, bucket, object);
+    out
+}
+
+fn push_canonical_resource(out: &mut String, bucket: &str, object: &str) {
+    out.push('/');
+    out.push_str(bucket);
+    out.push('/');
+    push_object_name(out, object);
 }
 
 /// `Canonicalized_Extension_Headers`: one `name:value` line per header, canonicalised as in
@@ -51,23 +62,36 @@ pub fn canonical_extension_headers(headers: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-/// The exact text that gets signed.
+/// The exact text that gets signed: its lines joined by `\n`, the resource last, without a
+/// line break after it.
 pub fn string_to_sign(request: &V2Request<'_>) -> String {
-    let mut lines = vec![
-        // HTTP_Verb \n
-        request.method.to_owned(),
-        // Content_MD5 \n
-        request.content_md5.unwrap_or_default().to_owned(),
-        // Content_Type \n
-        request.content_type.unwrap_or_default().to_owned(),
-        // Expires \n
-        request.expires.to_string(),
-    ];
+    let extension_headers = canonical_extension_headers(request.extension_headers);
+    let mut out = String::with_capacity(
+        64 + request.method.len()
+            + request.bucket.len()
+            + request.object.len()
+            + extension_headers
+                .iter()
+                .map(|line| line.len() + 1)
+                .sum::<usize>(),
+    );
+    // HTTP_Verb \n Content_MD5 \n Content_Type \n Expires \n
+    let _ = writeln!(
+        out,
+        "{}\n{}\n{}\n{}",
+        request.method,
+        request.content_md5.unwrap_or_default(),
+        request.content_type.unwrap_or_default(),
+        request.expires,
+    );
     // Canonicalized_Extension_Headers (each line ends in \n)
-    lines.extend(canonical_extension_headers(request.extension_headers));
+    for line in extension_headers {
+        out.push_str(&line);
+        out.push('\n');
+    }
     // Canonicalized_Resource
-    lines.push(canonical_resource(request.bucket, request.object));
-    lines.join("\n")
+    push_canonical_resource(&mut out, request.bucket, request.object);
+    out
 }
 
 /// Assembles the URL once the string to sign has been signed.
@@ -82,13 +106,23 @@ pub fn signed_url(
     signature: &[u8],
 ) -> SignedUrl {
     let signature = BASE64.encode(signature);
-    SignedUrl::new(format!(
-        "{endpoint}{resource}?Expires={expires}&GoogleAccessId={access_id}&Signature={signature}",
-        resource = canonical_resource(request.bucket, request.object),
-        expires = request.expires,
-        access_id = encode_form_value(google_access_id),
-        signature = encode_form_value(&signature),
-    ))
+    // Room for the usual URL: an object name with nothing to escape, and the signature's `+`,
+    // `/` and `=` three bytes each.
+    let mut url = String::with_capacity(
+        endpoint.len()
+            + request.bucket.len()
+            + request.object.len()
+            + google_access_id.len()
+            + 2 * signature.len()
+            + 64,
+    );
+    url.push_str(endpoint);
+    push_canonical_resource(&mut url, request.bucket, request.object);
+    let _ = write!(url, "?Expires={}&GoogleAccessId=", request.expires);
+    push_form_value(&mut url, google_access_id);
+    url.push_str("&Signature=");
+    push_form_value(&mut url, &signature);
+    SignedUrl::new(url)
 }
 
 /// Adds query parameters the V2 signature does not cover (`response-content-type`,
@@ -106,9 +140,9 @@ pub fn with_unsigned_query(url: SignedUrl, query: &[(&str, &str)]) -> SignedUrl 
     for (name, value) in pairs {
         debug_assert!(name.starts_with(|c: char| c.is_ascii_lowercase()), "{name}");
         url.push('&');
-        url.push_str(&encode_form_value(name));
+        push_form_value(&mut url, name);
         url.push('=');
-        url.push_str(&encode_form_value(value));
+        push_form_value(&mut url, value);
     }
     SignedUrl::new(url)
 }
