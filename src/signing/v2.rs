@@ -11,10 +11,10 @@
 //!                Canonicalized_Resource
 //! ```
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-
-use std::fmt::Write as _;
 
 use super::encoding::{push_form_value, push_object_name};
 use super::headers::canonical_headers;
