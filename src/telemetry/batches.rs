@@ -264,13 +264,19 @@ mod tests {
         batches.make_writer().write_all(b"after\n").unwrap();
         let text = output.wait_for("after");
         let kept = text.matches(&long).count();
-        let warning = text
+        // One warning per batch that follows drops: two when the thread was slow to take the
+        // first batch (lines were dropped before it, and again while its warning blocked).
+        let warnings: Vec<serde_json::Value> = text
             .lines()
-            .find(|l| l.contains("log lines dropped"))
-            .expect("a line that counts the dropped lines");
-        let value: serde_json::Value = serde_json::from_str(warning).unwrap();
-        let dropped = value["dropped"].as_u64().unwrap();
-        assert_eq!(value["level"], "WARN");
+            .filter(|l| l.contains("log lines dropped"))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(!warnings.is_empty(), "a line that counts the dropped lines");
+        assert!(warnings.iter().all(|w| w["level"] == "WARN"));
+        let dropped: u64 = warnings
+            .iter()
+            .map(|w| w["dropped"].as_u64().unwrap())
+            .sum();
         // At most what was in the thread's hands and what the buffer holds.
         let bound = 2 * MAX_PENDING / long.len();
         assert!(kept <= bound, "kept {kept} of {lines}");
