@@ -39,13 +39,7 @@ pub struct V2Request<'a> {
     pub expires: u64,
 }
 
-/// `Canonicalized_Resource = "/" + bucket + "/" + percent-encoded object`.
-pub fn canonical_resource(bucket: &str, object: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + object.len() + 2);
-    push_canonical_resource(&mut out, bucket, object);
-    out
-}
-
+/// `Canonicalized_Resource = "/" + bucket + "/" + percent-encoded object`, onto `out`.
 fn push_canonical_resource(out: &mut String, bucket: &str, object: &str) {
     out.push('/');
     out.push_str(bucket);
@@ -65,16 +59,7 @@ pub fn canonical_extension_headers(headers: &[(&str, &str)]) -> Vec<String> {
 /// The exact text that gets signed: its lines joined by `\n`, the resource last, without a
 /// line break after it.
 pub fn string_to_sign(request: &V2Request<'_>) -> String {
-    let extension_headers = canonical_extension_headers(request.extension_headers);
-    let mut out = String::with_capacity(
-        64 + request.method.len()
-            + request.bucket.len()
-            + request.object.len()
-            + extension_headers
-                .iter()
-                .map(|line| line.len() + 1)
-                .sum::<usize>(),
-    );
+    let mut out = String::with_capacity(128 + request.bucket.len() + request.object.len());
     // HTTP_Verb \n Content_MD5 \n Content_Type \n Expires \n
     let _ = writeln!(
         out,
@@ -85,7 +70,7 @@ pub fn string_to_sign(request: &V2Request<'_>) -> String {
         request.expires,
     );
     // Canonicalized_Extension_Headers (each line ends in \n)
-    for line in extension_headers {
+    for line in canonical_extension_headers(request.extension_headers) {
         out.push_str(&line);
         out.push('\n');
     }
