@@ -23,6 +23,17 @@ async fn each_request_writes_one_json_line_with_its_details() {
     assert_eq!(line["path"], "/media_content_storage_secrets");
     assert_eq!(line["status"], 201);
     assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+    // Milliseconds to the microsecond, as written: not the 17 digits of an unrounded float.
+    let raw = app
+        .logs()
+        .lines()
+        .find(|l| l.contains("\"log-test-1\"") && l.contains("\"message\":\"request\""))
+        .map(str::to_owned)
+        .unwrap();
+    let latency = raw.split("\"latency_ms\":").nth(1).unwrap();
+    let latency = &latency[..latency.find([',', '}']).unwrap()];
+    let decimals = latency.split_once('.').map_or(0, |(_, d)| d.len());
+    assert!(decimals <= 3, "latency_ms {latency} in {raw}");
     assert_eq!(line["action"], "PUT");
     assert_eq!(line["bucket"], BUCKET);
     assert_eq!(line["object"], "dir/a b.txt");
