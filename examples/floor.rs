@@ -18,6 +18,10 @@
 //!   service's signing threads (`storage_signer::signing_threads`, one per CPU), not on the
 //!   I/O thread, then `audit`. No service can do less and keep signatures off its I/O
 //!   threads and its audit record before the answer.
+//! - `rsa-batch`: ten `rsa` signatures per request, as a batch of ten V2 secrets asks for.
+//! - `rsa-batch-threads-audit`: the batch as the service makes it under the same
+//!   requirements: the ten signatures in one job on a signing thread, then ten audit records
+//!   in one write.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -46,13 +50,21 @@ enum Mode {
     Audit,
     HmacAudit,
     RsaThreadsAudit,
+    RsaBatch,
+    RsaBatchThreadsAudit,
 }
+
+/// Signatures a batch request makes: the secrets of `BENCH_BODY_BATCH`.
+const BATCH: usize = 10;
+
+/// What the audit thread takes: the records of one answer, and where to say they are written.
+type AuditJob = (Vec<Vec<u8>>, oneshot::Sender<()>);
 
 struct Floor {
     mode: Mode,
     key: Option<Arc<RsaKeyPair>>,
     rng: SystemRandom,
-    audit: Option<mpsc::Sender<(Vec<u8>, oneshot::Sender<()>)>>,
+    audit: Option<mpsc::Sender<AuditJob>>,
     signing: Option<SigningThreads>,
 }
 
@@ -60,7 +72,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(port)) = (args.get(1), args.get(2)) else {
         eprintln!(
-            "usage: floor healthz|rsa|hmac|audit|hmac-audit|rsa-threads-audit PORT [KEY.pem]"
+            "usage: floor healthz|rsa|hmac|audit|hmac-audit|rsa-threads-audit|rsa-batch|rsa-batch-threads-audit PORT [KEY.pem]"
         );
         std::process::exit(2);
     };
@@ -71,6 +83,8 @@ fn main() {
         "audit" => Mode::Audit,
         "hmac-audit" => Mode::HmacAudit,
         "rsa-threads-audit" => Mode::RsaThreadsAudit,
+        "rsa-batch" => Mode::RsaBatch,
+        "rsa-batch-threads-audit" => Mode::RsaBatchThreadsAudit,
         other => panic!("unknown mode {other}"),
     };
     let key = args.get(3).map(|path| {
@@ -82,13 +96,19 @@ fn main() {
         Arc::new(RsaKeyPair::from_pkcs8(&der).expect("a PKCS#8 RSA key"))
     });
     assert!(
-        !matches!(mode, Mode::Rsa | Mode::RsaThreadsAudit) || key.is_some(),
+        matches!(
+            mode,
+            Mode::Healthz | Mode::Hmac | Mode::Audit | Mode::HmacAudit
+        ) || key.is_some(),
         "rsa needs KEY.pem"
     );
-    let audit =
-        matches!(mode, Mode::Audit | Mode::HmacAudit | Mode::RsaThreadsAudit).then(audit_thread);
+    let audit = matches!(
+        mode,
+        Mode::Audit | Mode::HmacAudit | Mode::RsaThreadsAudit | Mode::RsaBatchThreadsAudit
+    )
+    .then(audit_thread);
     // As many as the service starts by default: one per CPU.
-    let signing = (mode == Mode::RsaThreadsAudit).then(|| {
+    let signing = matches!(mode, Mode::RsaThreadsAudit | Mode::RsaBatchThreadsAudit).then(|| {
         let cpus = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         SigningThreads::start(cpus).expect("start the signing threads")
     });
@@ -148,10 +168,10 @@ impl Floor {
                 format!(r#"{{"signature":"{signature}"}}"#)
             }
             Mode::Hmac => format!(r#"{{"signature":"{}"}}"#, sigv4()),
-            Mode::Audit => self.audit(body.len()).await,
+            Mode::Audit => self.audit(1, body.len()).await,
             Mode::HmacAudit => {
                 let signature = sigv4();
-                self.audit(body.len()).await;
+                self.audit(1, body.len()).await;
                 format!(r#"{{"signature":"{signature}"}}"#)
             }
             Mode::RsaThreadsAudit => {
@@ -162,8 +182,26 @@ impl Floor {
                     .run(move || sign_rsa(&key, &rng))
                     .await
                     .expect("signed");
-                self.audit(body.len()).await;
+                self.audit(1, body.len()).await;
                 format!(r#"{{"signature":"{signature}"}}"#)
+            }
+            Mode::RsaBatch => {
+                let key = self.key.as_ref().expect("key");
+                let signatures: Vec<String> =
+                    (0..BATCH).map(|_| sign_rsa(key, &self.rng)).collect();
+                signatures_json(&signatures)
+            }
+            Mode::RsaBatchThreadsAudit => {
+                let key = Arc::clone(self.key.as_ref().expect("key"));
+                let rng = self.rng.clone();
+                let threads = self.signing.as_ref().expect("signing threads");
+                // One job for the whole batch, as the service hands it over.
+                let signatures = threads
+                    .run(move || (0..BATCH).map(|_| sign_rsa(&key, &rng)).collect::<Vec<_>>())
+                    .await
+                    .expect("signed");
+                self.audit(BATCH, body.len()).await;
+                signatures_json(&signatures)
             }
         };
         let mut response = Response::new(Full::new(Bytes::from(answer)));
@@ -174,14 +212,20 @@ impl Floor {
         response
     }
 
-    async fn audit(&self, body_len: usize) -> String {
-        let record = format!(
-            r#"{{"time":"2026-12-01T12:00:00.000000Z","request_id":"{:032x}","client_id":"bench-frontend","decision":"issued","action":"PUT","bucket":"bench-bucket","object":"declarations/2026/uploads/scan 1.pdf","content_type":"application/pdf","expires_at":"2026-12-01T12:15:00Z","source":"127.0.0.1","body_bytes":{body_len}"#,
-            rand_u128(&self.rng)
-        );
+    /// Hands `count` records to the audit thread and waits until they are written.
+    async fn audit(&self, count: usize, body_len: usize) -> String {
+        let records = (0..count)
+            .map(|_| {
+                format!(
+                    r#"{{"time":"2026-12-01T12:00:00.000000Z","request_id":"{:032x}","client_id":"bench-frontend","decision":"issued","action":"PUT","bucket":"bench-bucket","object":"declarations/2026/uploads/scan 1.pdf","content_type":"application/pdf","expires_at":"2026-12-01T12:15:00Z","source":"127.0.0.1","body_bytes":{body_len}"#,
+                    rand_u128(&self.rng)
+                )
+                .into_bytes()
+            })
+            .collect();
         let (done, written) = oneshot::channel();
         let sender = self.audit.as_ref().expect("audit thread");
-        sender.send((record.into_bytes(), done)).expect("writer");
+        sender.send((records, done)).expect("writer");
         written.await.expect("written");
         r#"{"status":"recorded"}"#.to_owned()
     }
@@ -200,6 +244,10 @@ fn sign_rsa(key: &RsaKeyPair, rng: &SystemRandom) -> String {
     base64::engine::general_purpose::STANDARD.encode(signature)
 }
 
+fn signatures_json(signatures: &[String]) -> String {
+    format!(r#"{{"signatures":["{}"]}}"#, signatures.join(r#"",""#))
+}
+
 fn rand_u128(rng: &SystemRandom) -> u128 {
     let mut bytes = [0; 16];
     aws_lc_rs::rand::SecureRandom::fill(rng, &mut bytes).expect("random");
@@ -208,8 +256,8 @@ fn rand_u128(rng: &SystemRandom) -> u128 {
 
 /// The writer thread: takes what has gathered, chains each record to the one before, one
 /// `write` for all, then answers each.
-fn audit_thread() -> mpsc::Sender<(Vec<u8>, oneshot::Sender<()>)> {
-    let (sender, receiver) = mpsc::channel::<(Vec<u8>, oneshot::Sender<()>)>();
+fn audit_thread() -> mpsc::Sender<AuditJob> {
+    let (sender, receiver) = mpsc::channel::<AuditJob>();
     let path = std::env::temp_dir().join(format!("floor-audit-{}.log", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -222,7 +270,7 @@ fn audit_thread() -> mpsc::Sender<(Vec<u8>, oneshot::Sender<()>)> {
         while let Ok(first) = receiver.recv() {
             let mut batch = vec![first];
             batch.extend(receiver.try_iter());
-            for (record, _) in &batch {
+            for record in batch.iter().flat_map(|(records, _)| records) {
                 let mut context = digest::Context::new(&digest::SHA256);
                 context.update(&previous);
                 context.update(record);
