@@ -40,7 +40,7 @@ use crate::timestamp;
         (status = 201, description = "The signed URL and the headers to send with it", body = SecretResponse,
          headers(("x-request-id" = String, description = "The request id (yours, if sane)"), ("cache-control" = String, description = "no-store")),
          example = json!(api_doc::examples::secret_created())),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or an object in it names a member twice", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody,
          headers(("www-authenticate" = String, description = "Bearer realm=\"storage-signer\"")),
          example = json!(api_doc::examples::unauthenticated())),
@@ -93,7 +93,7 @@ pub async fn create(
     responses(
         (status = 200, description = "One item per secret, in order, each with its own status", body = BatchResponse,
          headers(("x-request-id" = String), ("cache-control" = String, description = "no-store"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or an object in it names a member twice", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody, headers(("www-authenticate" = String))),
         (status = 408, description = "The request was not complete in time", body = ErrorBody),
         (status = 413, description = "The body is over 512 KiB", body = ErrorBody),

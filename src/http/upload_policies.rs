@@ -37,7 +37,7 @@ use crate::timestamp;
     responses(
         (status = 201, description = "Where to POST the form, and its fields", body = PolicyResponse,
          headers(("x-request-id" = String), ("cache-control" = String, description = "no-store"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or an object in it names a member twice", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody, headers(("www-authenticate" = String))),
         (status = 403, description = "No rule of the caller allows this form", body = ErrorBody),
         (status = 408, description = "The request was not complete in time", body = ErrorBody),

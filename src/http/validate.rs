@@ -37,7 +37,7 @@ use crate::validator::{self, Verdict};
     responses(
         (status = 200, description = "The verdict: `is_valid` false when the document is not signed once, validly, or a rule does not hold", body = ValidationResponse,
          headers(("x-request-id" = String), ("cache-control" = String, description = "no-store"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or an object in it names a member twice", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody, headers(("www-authenticate" = String))),
         (status = 403, description = "The caller may not read the object", body = ErrorBody),
         (status = 404, description = "Validation is not configured (`DIGITAL_SIGNATURE_ENDPOINT`)", body = ErrorBody),

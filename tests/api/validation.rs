@@ -319,6 +319,50 @@ async fn error_of(response: reqwest::Response) -> (u16, Value) {
 }
 
 #[tokio::test]
+async fn a_member_named_twice_is_400_and_nothing_is_signed() {
+    // serde_json keeps the last `action`; a proxy that keeps the first would have let a GET
+    // through and we would sign a PUT.
+    let app = TestApp::spawn();
+    for raw in [
+        format!(
+            r#"{{"secret": {{"action": "GET", "bucket": "{BUCKET}", "resource_id": "a", "action": "PUT"}}}}"#
+        ),
+        format!(
+            r#"{{"secret": {{"action": "GET", "bucket": "{BUCKET}", "resource_id": "a"}}, "secret": {{"action": "DELETE", "bucket": "{BUCKET}", "resource_id": "b"}}}}"#
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url(SECRETS_PATH))
+            .header("content-type", "application/json")
+            .body(raw.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 400, "{raw}");
+        assert_eq!(body["error"]["type"], "request_malformed");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("names the same member twice"), "{message}");
+        assert!(body.get("data").is_none(), "{body}");
+    }
+    let batch = format!(
+        r#"{{"secrets": [{{"action": "GET", "bucket": "{BUCKET}", "resource_id": "a", "resource_id": "b"}}]}}"#
+    );
+    let response = app
+        .client
+        .post(app.url(&format!("{SECRETS_PATH}/batch")))
+        .header("content-type", "application/json")
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "request_malformed");
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     let app = TestApp::spawn();
     for raw in [
