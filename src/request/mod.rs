@@ -3,12 +3,14 @@
 
 pub mod fields;
 mod form;
+mod json;
 mod secret;
 mod store_options;
 mod validate;
 
 pub use fields::Fields;
 pub use form::{FormKey, FormRequest};
+pub use json::parse_json;
 pub use secret::{InvalidSecret, SecretRequest};
 pub use store_options::StoreOptions;
 pub use validate::{FieldRule, ValidateRequest};
@@ -39,7 +41,7 @@ pub mod fuzzing {
         if bytes.len() > MAX_BODY_BYTES {
             return Err(Refused::TooLarge);
         }
-        serde_json::from_slice(bytes).map_err(|_| Refused::MalformedJson)
+        super::parse_json(bytes).map_err(|_| Refused::MalformedJson)
     }
 
     /// The body of `POST /media_content_storage_secrets`: `{"secret": {...}}`.

@@ -318,6 +318,19 @@ async fn error_of(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// `body` sent as it is, as JSON, to `path`: its status and error.
+async fn post_raw(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    error_of(response).await
+}
+
 #[tokio::test]
 async fn a_member_named_twice_is_400_and_nothing_is_signed() {
     // serde_json keeps the last `action`; a proxy that keeps the first would have let a GET
@@ -331,15 +344,7 @@ async fn a_member_named_twice_is_400_and_nothing_is_signed() {
             r#"{{"secret": {{"action": "GET", "bucket": "{BUCKET}", "resource_id": "a"}}, "secret": {{"action": "DELETE", "bucket": "{BUCKET}", "resource_id": "b"}}}}"#
         ),
     ] {
-        let response = app
-            .client
-            .post(app.url(SECRETS_PATH))
-            .header("content-type", "application/json")
-            .body(raw.clone())
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = error_of(response).await;
+        let (status, body) = post_raw(&app, SECRETS_PATH, raw.clone()).await;
         assert_eq!(status, 400, "{raw}");
         assert_eq!(body["error"]["type"], "request_malformed");
         let message = body["error"]["message"].as_str().unwrap();
@@ -349,15 +354,7 @@ async fn a_member_named_twice_is_400_and_nothing_is_signed() {
     let batch = format!(
         r#"{{"secrets": [{{"action": "GET", "bucket": "{BUCKET}", "resource_id": "a", "resource_id": "b"}}]}}"#
     );
-    let response = app
-        .client
-        .post(app.url(&format!("{SECRETS_PATH}/batch")))
-        .header("content-type", "application/json")
-        .body(batch)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = error_of(response).await;
+    let (status, body) = post_raw(&app, &format!("{SECRETS_PATH}/batch"), batch).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "request_malformed");
 }
@@ -372,15 +369,7 @@ async fn malformed_json_is_400() {
         b"{\"secret\": {\"action\": \"\\ud800\"}}",
         b"{\"a\": \"\xff\"}",
     ] {
-        let response = app
-            .client
-            .post(app.url(SECRETS_PATH))
-            .header("content-type", "application/json")
-            .body(raw.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = error_of(response).await;
+        let (status, body) = post_raw(&app, SECRETS_PATH, raw.to_vec()).await;
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(raw));
         assert_eq!(body["error"]["type"], "request_malformed");
     }
@@ -390,15 +379,7 @@ async fn malformed_json_is_400() {
 async fn deeply_nested_json_is_400_not_a_crash() {
     let app = TestApp::spawn();
     let raw = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
-    let response = app
-        .client
-        .post(app.url(SECRETS_PATH))
-        .header("content-type", "application/json")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    let (status, _) = error_of(response).await;
+    let (status, _) = post_raw(&app, SECRETS_PATH, raw).await;
     assert_eq!(status, 400);
     // Still alive.
     assert_eq!(
@@ -454,17 +435,8 @@ async fn chunked_body_over_64_kib_is_413() {
     let app = TestApp::spawn();
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
-    let response = app
-        .client
-        .post(app.url(SECRETS_PATH))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (status, _) = error_of(response).await;
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let (status, _) = post_raw(&app, SECRETS_PATH, body).await;
     assert_eq!(status, 413);
 }
 
