@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod iam;
 pub mod issuing;
+pub mod json_text;
 pub mod jwks;
 pub mod key;
 pub mod key_watch;

@@ -22,6 +22,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::json_text::Escaped;
 use crate::timestamp;
 
 /// Installs the subscriber. Keep the guard until exit: dropping it flushes the last lines.
@@ -151,55 +152,6 @@ impl Visit for Fields<'_, '_> {
     }
 }
 
-/// Writes text as the inside of a JSON string: `"`, `\` and control characters escaped, as
-/// `serde_json` does, so no value can end the string or the line early.
-struct Escaped<'a, W: fmt::Write + ?Sized>(&'a mut W);
-
-/// What JSON needs escaped inside a string.
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// How many bytes the fast path looks at at once: a 16-byte chunk with nothing to escape (most
-/// of every line) is passed over with a few vector instructions instead of 16 branches.
-const CHUNK: usize = 16;
-
-impl<W: fmt::Write + ?Sized> fmt::Write for Escaped<'_, W> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let bytes = text.as_bytes();
-        let mut plain = 0;
-        let mut at = 0;
-        while at < bytes.len() {
-            let end = (at + CHUNK).min(bytes.len());
-            let chunk = &bytes[at..end];
-            if chunk.len() == CHUNK && !chunk.iter().fold(false, |any, &b| any | needs_escape(b)) {
-                at = end;
-                continue;
-            }
-            for (offset, &byte) in chunk.iter().enumerate() {
-                if !needs_escape(byte) {
-                    continue;
-                }
-                let here = at + offset;
-                self.0.write_str(&text[plain..here])?;
-                match byte {
-                    b'"' => self.0.write_str("\\\"")?,
-                    b'\\' => self.0.write_str("\\\\")?,
-                    b'\n' => self.0.write_str("\\n")?,
-                    b'\r' => self.0.write_str("\\r")?,
-                    b'\t' => self.0.write_str("\\t")?,
-                    0x08 => self.0.write_str("\\b")?,
-                    0x0c => self.0.write_str("\\f")?,
-                    _ => write!(self.0, "\\u{byte:04x}")?,
-                }
-                plain = here + 1;
-            }
-            at = end;
-        }
-        self.0.write_str(&text[plain..])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -296,31 +248,6 @@ mod tests {
         assert_eq!(timestamp.len(), 27, "{timestamp}");
         assert!(timestamp.ends_with('Z'), "{timestamp}");
         line
-    }
-
-    #[test]
-    fn strings_are_escaped_as_serde_json_escapes_them_wherever_the_escape_falls() {
-        // Every character JSON escapes, at every offset around the 16-byte chunks the fast
-        // path skips, among plain ASCII and multi-byte UTF-8.
-        let specials: Vec<char> = (0u8..0x20)
-            .map(char::from)
-            .chain(['"', '\\', '\u{7f}', 'é', '€'])
-            .collect();
-        for length in [0, 1, 15, 16, 17, 31, 32, 33, 50] {
-            for at in 0..=length {
-                for &special in &specials {
-                    let mut text: String = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP"
-                        .chars()
-                        .take(length)
-                        .collect();
-                    text.insert(at, special);
-                    let mut ours = String::new();
-                    fmt::Write::write_str(&mut Escaped(&mut ours), &text).unwrap();
-                    let theirs = serde_json::to_string(&text).unwrap();
-                    assert_eq!(format!("\"{ours}\""), theirs, "{text:?}");
-                }
-            }
-        }
     }
 
     /// tracing-subscriber's own JSON formatter, with the settings this service used before, is

@@ -16,6 +16,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::json_text::push_string_bytes;
+
 /// Writes `value` canonically.
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
@@ -89,9 +91,22 @@ impl Members {
         let _ = serde_json::to_writer(&mut self.out, value);
     }
 
-    pub fn optional<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: Option<&T>) {
-        if let Some(value) = value {
-            self.member(name, value);
+    /// A string member (`null` when `None`), escaped without going through serde.
+    pub fn text(&mut self, name: &str, value: Option<&str>) {
+        if self.out.is_empty() {
+            self.out.reserve(768);
+        }
+        self.name(name);
+        match value {
+            Some(value) => push_string_bytes(&mut self.out, value),
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+
+    /// A string member, left out when `None`.
+    pub fn optional_text(&mut self, name: &str, value: Option<&str>) {
+        if value.is_some() {
+            self.text(name, value);
         }
     }
 

@@ -80,28 +80,28 @@ fn canonical_body(
         suppressed,
     } = event;
     let mut out = canonical::Members::default();
-    out.member("action", action);
-    out.member("bucket", bucket);
-    out.optional("caller_request_id", caller_request_id.as_ref());
-    out.optional("chain", chain);
-    out.member("client_id", client_id);
+    out.text("action", *action);
+    out.text("bucket", bucket.as_deref());
+    out.optional_text("caller_request_id", caller_request_id.as_deref());
+    out.optional_text("chain", chain);
+    out.text("client_id", client_id.as_deref());
     out.member("decision", decision);
-    out.optional("end_user", end_user.as_ref());
-    out.optional("end_user_issuer", end_user_issuer.as_ref());
-    out.member("expires_at", expires_at);
+    out.optional_text("end_user", end_user.as_deref());
+    out.optional_text("end_user_issuer", end_user_issuer.as_deref());
+    out.text("expires_at", expires_at.as_deref());
     // `hash` is the seal, appended last.
-    out.member("log", RECORD_LOG);
-    out.member("object", object);
-    out.member("prev_hash", prev_hash);
-    out.member("reason", reason);
-    out.member("remote_addr", remote_addr);
-    out.member("request_id", request_id);
+    out.text("log", Some(RECORD_LOG));
+    out.text("object", object.as_deref());
+    out.text("prev_hash", Some(prev_hash));
+    out.text("reason", Some(reason));
+    out.text("remote_addr", remote_addr.as_deref());
+    out.text("request_id", Some(request_id));
     out.member("seq", &seq);
     if let Some(suppressed) = suppressed {
         // Nested objects need their keys sorted too: the general writer does that.
         out.raw("suppressed", &canonical::to_string(suppressed));
     }
-    out.member("time", time);
+    out.text("time", Some(time));
     out.finish()
 }
 

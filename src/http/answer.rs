@@ -110,15 +110,24 @@ const TYPICAL_ANSWER_BYTES: usize = 1024;
 pub fn no_store(status: StatusCode, body: &impl Serialize) -> Response {
     let mut bytes = Vec::with_capacity(TYPICAL_ANSWER_BYTES);
     match serde_json::to_writer(&mut bytes, body) {
-        Ok(()) => (
-            status,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::CONTENT_TYPE, "application/json"),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(()) => no_store_bytes(status, bytes),
         Err(error) => ApiError::Internal(error.into()).into_response(),
     }
+}
+
+/// An answer already written as JSON (`secret_json`), with [`no_store`]'s headers.
+pub fn no_store_json(status: StatusCode, json: String) -> Response {
+    no_store_bytes(status, json.into_bytes())
+}
+
+fn no_store_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        bytes,
+    )
+        .into_response()
 }

@@ -9,6 +9,7 @@ mod health;
 mod json_body;
 mod metrics;
 mod request_log;
+mod secret_json;
 mod secrets;
 mod upload_policies;
 mod validate;

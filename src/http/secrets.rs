@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::answer::{admit, after_audit, no_store, recorded_batch};
+use super::answer::{admit, after_audit, no_store, no_store_json, recorded_batch};
 use super::api_doc;
 use super::error::{self, ErrorBody, ErrorDetail, ErrorNotes};
 use super::json_body::JsonBody;
@@ -200,70 +200,70 @@ fn batch_item(
 
 #[derive(Serialize, ToSchema)]
 pub struct Meta<'a> {
-    pub code: u16,
+    pub(super) code: u16,
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub request_id: &'a RequestId,
+    pub(super) kind: &'static str,
+    pub(super) request_id: &'a RequestId,
 }
 
 /// A signed URL: `201` of `POST /media_content_storage_secrets`.
 #[derive(Serialize, ToSchema)]
 pub struct SecretResponse<'a> {
-    meta: Meta<'a>,
-    data: SecretData,
+    pub(super) meta: Meta<'a>,
+    pub(super) data: SecretData,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SecretData {
-    action: &'static str,
-    bucket: String,
-    resource_id: String,
-    resource_name: Option<String>,
-    content_type: Option<String>,
-    content_md5: Option<String>,
+    pub(super) action: &'static str,
+    pub(super) bucket: String,
+    pub(super) resource_id: String,
+    pub(super) resource_name: Option<String>,
+    pub(super) content_type: Option<String>,
+    pub(super) content_md5: Option<String>,
     /// The signed URL: a bearer credential until `expires_at`.
-    secret_url: String,
+    pub(super) secret_url: String,
     /// `secret_url` again, under the name uploader libraries use (Uppy's `@uppy/aws-s3`
     /// `getUploadParameters` takes `{method, url, fields, headers}`: return `data` itself).
-    url: String,
+    pub(super) url: String,
     /// The HTTP method to send to `url`: `GET`, `HEAD`, `PUT`, `DELETE`, or `POST` (which starts
     /// a resumable upload).
-    method: &'static str,
+    pub(super) method: &'static str,
     /// Form fields: always empty for a signed URL (the upload is the body), present for
     /// uploader libraries that expect it.
-    fields: BTreeMap<String, String>,
+    pub(super) fields: BTreeMap<String, String>,
     /// When the URL expires (ISO 8601 UTC, whole seconds).
     #[schema(format = DateTime)]
-    expires_at: String,
+    pub(super) expires_at: String,
     /// When it was issued; `expires_at` minus the lifetime.
     #[schema(format = DateTime)]
-    inserted_at: String,
+    pub(super) inserted_at: String,
     /// How it was signed: `v2` or `v4` (GCS), `v4` (S3, Signature Version 4), `tempurl`
     /// (Swift).
-    version: &'static str,
+    pub(super) version: &'static str,
     /// The store that checks the URL: `gcs`, `s3` or `swift`.
-    backend: &'static str,
+    pub(super) backend: &'static str,
     /// The headers the request must send, exactly: pass them to `fetch` as they are. (Swift
     /// signs none: its `Content-Type` is what the upload should send, unenforced.)
-    headers: BTreeMap<String, String>,
+    pub(super) headers: BTreeMap<String, String>,
 }
 
 /// One secret of a batch: `data` when it was issued (`status` 201), `error` otherwise.
 #[derive(Serialize, ToSchema)]
 pub struct BatchItem {
-    index: usize,
-    status: u16,
+    pub(super) index: usize,
+    pub(super) status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<SecretData>,
+    pub(super) data: Option<SecretData>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorDetail>,
+    pub(super) error: Option<ErrorDetail>,
 }
 
 /// `200` of `POST /media_content_storage_secrets/batch`.
 #[derive(Serialize, ToSchema)]
 pub struct BatchResponse<'a> {
-    meta: Meta<'a>,
-    data: Vec<BatchItem>,
+    pub(super) meta: Meta<'a>,
+    pub(super) data: Vec<BatchItem>,
 }
 
 fn secret_data(IssuedSecret { request, url, .. }: IssuedSecret) -> SecretData {
@@ -296,7 +296,7 @@ fn created(request_id: &RequestId, issued: IssuedSecret) -> Response {
         },
         data: secret_data(issued),
     };
-    no_store(StatusCode::CREATED, &body)
+    no_store_json(StatusCode::CREATED, body.to_json())
 }
 
 fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
@@ -308,5 +308,8 @@ fn batch_response(request_id: &RequestId, items: Vec<BatchItem>) -> Response {
         },
         data: items,
     };
-    no_store(StatusCode::OK, &body)
+    match body.to_json() {
+        Some(json) => no_store_json(StatusCode::OK, json),
+        None => no_store(StatusCode::OK, &body),
+    }
 }
