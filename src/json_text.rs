@@ -1,9 +1,9 @@
 //! Text inside JSON strings, escaped as `serde_json` escapes it, byte for byte.
 //!
 //! `serde_json` looks at every byte of a string on its own; most of what this service writes
-//! (log lines, URLs in answers) has nothing to escape, and a 16-byte run of it is passed over
-//! here with a few vector instructions. Log lines and the answers that carry URLs are written
-//! by hand through this (callgrind figures in docs/benchmarks.md).
+//! (log lines, URLs in answers, audit records) has nothing to escape, and here a 16-byte run of
+//! it is checked as one chunk. Log lines, the answers that carry URLs and the audit records'
+//! strings are written through this (callgrind figures in docs/benchmarks.md).
 
 use std::fmt::{self, Write as _};
 
@@ -17,7 +17,7 @@ fn needs_escape(byte: u8) -> bool {
 }
 
 /// How many bytes the fast path looks at at once: a 16-byte chunk with nothing to escape (most
-/// of every line) is passed over with a few vector instructions instead of 16 branches.
+/// of every line) is passed over with one test of all its bytes instead of a branch each.
 const CHUNK: usize = 16;
 
 impl<W: fmt::Write + ?Sized> fmt::Write for Escaped<'_, W> {

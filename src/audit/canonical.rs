@@ -76,6 +76,9 @@ pub struct Members {
 
 impl Members {
     fn name(&mut self, name: &str) {
+        if self.out.is_empty() {
+            self.out.reserve(768);
+        }
         self.out.push(if self.out.is_empty() { b'{' } else { b',' });
         self.out.push(b'"');
         self.out.extend_from_slice(name.as_bytes());
@@ -83,29 +86,30 @@ impl Members {
     }
 
     pub fn member<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        if self.out.is_empty() {
-            self.out.reserve(768);
-        }
         self.name(name);
         // Writing to a Vec cannot fail, and these types always serialise.
         let _ = serde_json::to_writer(&mut self.out, value);
     }
 
-    /// A string member (`null` when `None`), escaped without going through serde.
-    pub fn text(&mut self, name: &str, value: Option<&str>) {
-        if self.out.is_empty() {
-            self.out.reserve(768);
-        }
+    /// A string member, escaped without going through serde.
+    pub fn text(&mut self, name: &str, value: &str) {
         self.name(name);
-        match value {
-            Some(value) => push_string_bytes(&mut self.out, value),
-            None => self.out.extend_from_slice(b"null"),
+        push_string_bytes(&mut self.out, value);
+    }
+
+    /// A string member that is `null` when `None`.
+    pub fn text_or_null(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.text(name, value);
+        } else {
+            self.name(name);
+            self.out.extend_from_slice(b"null");
         }
     }
 
     /// A string member, left out when `None`.
     pub fn optional_text(&mut self, name: &str, value: Option<&str>) {
-        if value.is_some() {
+        if let Some(value) = value {
             self.text(name, value);
         }
     }

@@ -80,28 +80,28 @@ fn canonical_body(
         suppressed,
     } = event;
     let mut out = canonical::Members::default();
-    out.text("action", *action);
-    out.text("bucket", bucket.as_deref());
+    out.text_or_null("action", *action);
+    out.text_or_null("bucket", bucket.as_deref());
     out.optional_text("caller_request_id", caller_request_id.as_deref());
     out.optional_text("chain", chain);
-    out.text("client_id", client_id.as_deref());
+    out.text_or_null("client_id", client_id.as_deref());
     out.member("decision", decision);
     out.optional_text("end_user", end_user.as_deref());
     out.optional_text("end_user_issuer", end_user_issuer.as_deref());
-    out.text("expires_at", expires_at.as_deref());
+    out.text_or_null("expires_at", expires_at.as_deref());
     // `hash` is the seal, appended last.
-    out.text("log", Some(RECORD_LOG));
-    out.text("object", object.as_deref());
-    out.text("prev_hash", Some(prev_hash));
-    out.text("reason", Some(reason));
-    out.text("remote_addr", remote_addr.as_deref());
-    out.text("request_id", Some(request_id));
+    out.text("log", RECORD_LOG);
+    out.text_or_null("object", object.as_deref());
+    out.text("prev_hash", prev_hash);
+    out.text("reason", reason);
+    out.text_or_null("remote_addr", remote_addr.as_deref());
+    out.text("request_id", request_id);
     out.member("seq", &seq);
     if let Some(suppressed) = suppressed {
         // Nested objects need their keys sorted too: the general writer does that.
         out.raw("suppressed", &canonical::to_string(suppressed));
     }
-    out.text("time", Some(time));
+    out.text("time", time);
     out.finish()
 }
 

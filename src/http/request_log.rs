@@ -59,11 +59,6 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    #[cfg(test)]
-    pub(super) fn for_tests(id: &str) -> Self {
-        Self(id.to_owned())
-    }
 }
 
 impl fmt::Display for RequestId {
