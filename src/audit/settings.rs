@@ -8,7 +8,7 @@ use super::checkpoint::CheckpointKey;
 use super::file::FileTarget;
 use super::postgres::{DatabaseUrl, PgStorage};
 use super::sealer::{CheckpointPolicy, Sealer};
-use super::writer::{Auditor, Storage};
+use super::writer::{Auditor, Gather, Storage};
 use crate::key::ServiceAccountKey;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -104,6 +104,11 @@ impl PreparedAudit {
 
     /// Starts the writer task (inside the Tokio runtime).
     pub fn start(self) -> Auditor {
+        self.start_gathering(Gather::for_this_process())
+    }
+
+    /// [`PreparedAudit::start`] with the writes to gather for given.
+    pub fn start_gathering(self, gather: Gather) -> Auditor {
         let policy = self.settings.policy();
         let (storage, sealer) = match self.target {
             Target::File(file, sealer) => (Storage::File(file.spawn()), sealer),
@@ -122,6 +127,7 @@ impl PreparedAudit {
             self.key,
             self.settings.timeout,
             self.settings.queue,
+            gather,
             self.description,
         )
     }

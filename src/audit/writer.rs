@@ -6,6 +6,7 @@
 //! - The writer takes everything waiting (up to [`MAX_BATCH_EVENTS`]), seals it, and makes it
 //!   durable with one write (+ one `fdatasync` with `AUDIT_FSYNC`) or one `INSERT` (one
 //!   transaction): group commit. Every caller of the batch is answered once it is durable.
+//!   Before a write it first lets the requests in flight add their records ([`Gather`]).
 //! - File and stdout I/O runs on a thread of its own, so a blocked pipe or a hung disk stops
 //!   the writer, not the executor: probes keep answering (unready: a write has been pending
 //!   longer than the deadline) and SIGTERM still stops the service.
@@ -32,8 +33,8 @@ use crate::timestamp;
 pub const MAX_BATCH_EVENTS: usize = 1024;
 /// How often a failing sink is retried without traffic.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// Before a costly write, how many times the writer lets other tasks run first, so that
-/// records of requests already in flight join it. No timer: it adds no delay when idle.
+/// Before a write it gathers for, how many times the writer lets other tasks run first, so
+/// that records of requests already in flight join it. No timer: it adds no delay when idle.
 const GATHER_YIELDS: usize = 4;
 /// How often an idle database sink asks the server whether it is there.
 const DATABASE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
@@ -43,6 +44,37 @@ const FAILING_ATTEMPT_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug, thiserror::Error)]
 #[error("the audit log cannot be written")]
 pub struct AuditUnavailable;
+
+/// Which writes wait for the records of requests in flight ([`GATHER_YIELDS`]) before they go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gather {
+    /// Every write. Each write wakes the sink's I/O thread, and where it has no CPU of its own
+    /// that wake-up takes a worker's: one write per request halved the cheap requests' rate on
+    /// one CPU (docs/benchmarks.md, "The audit writer on a CPU it shares").
+    Always,
+    /// Only writes that cost much more than the records in them (fsync, a commit): the I/O
+    /// thread has a CPU to itself and writes while the workers go on.
+    CostlyOnly,
+}
+
+impl Gather {
+    /// `Always` unless this process may use more CPUs than the runtime has workers (cgroup
+    /// quotas and affinity included), which leaves one for the I/O thread.
+    pub fn for_this_process() -> Self {
+        let workers = tokio::runtime::Handle::try_current()
+            .map_or(1, |runtime| runtime.metrics().num_workers());
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::for_cpus(workers, cpus)
+    }
+
+    fn for_cpus(workers: usize, cpus: usize) -> Self {
+        if cpus > workers {
+            Self::CostlyOnly
+        } else {
+            Self::Always
+        }
+    }
+}
 
 /// The audit trail, shared by all requests. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -150,6 +182,7 @@ impl Auditor {
         key: CheckpointKey,
         timeout: Duration,
         queue: usize,
+        gather: Gather,
         description: String,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue);
@@ -162,6 +195,7 @@ impl Auditor {
             writes: AtomicU64::new(0),
             lines: AtomicU64::new(0),
         });
+        let storage_is_costly = storage.is_costly();
         let writer = Writer {
             rx,
             storage,
@@ -173,6 +207,7 @@ impl Auditor {
             start_pending: true,
             resync_pending: false,
             last_attempt: None,
+            gathers: gather == Gather::Always || storage_is_costly,
         };
         tokio::spawn(writer.run());
         Self {
@@ -277,6 +312,8 @@ struct Writer {
     resync_pending: bool,
     last_checkpoint: Instant,
     last_attempt: Option<Instant>,
+    /// Whether each write first lets the requests in flight join it ([`Gather`]).
+    gathers: bool,
 }
 
 impl Writer {
@@ -303,9 +340,10 @@ impl Writer {
                 Some(Command::Close(done)) => return self.finish(Some(done)).await,
                 None => return self.finish(None).await,
             };
-            if self.storage.is_costly() {
-                // Group commit: let the requests that are about to queue join this write
-                // (a synced write or a commit costs the same for one record or a hundred).
+            if self.gathers {
+                // Group commit: let the requests that are about to queue join this write (a
+                // synced write, a commit or a wake-up costs the same for one record or a
+                // hundred).
                 for _ in 0..GATHER_YIELDS {
                     tokio::task::yield_now().await;
                 }

@@ -88,3 +88,50 @@ fn dir_fifo(writer: std::io::PipeWriter) -> (std::io::PipeWriter, std::path::Pat
     let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", writer.as_raw_fd()));
     (writer, path)
 }
+
+#[test]
+fn the_writer_gathers_every_write_unless_a_cpu_is_left_for_its_thread() {
+    assert_eq!(Gather::for_cpus(1, 1), Gather::Always);
+    assert_eq!(Gather::for_cpus(2, 2), Gather::Always);
+    assert_eq!(Gather::for_cpus(8, 2), Gather::Always);
+    assert_eq!(Gather::for_cpus(1, 2), Gather::CostlyOnly);
+}
+
+/// How many unsynced writes the records of 64 requests in flight take, on one worker (the
+/// writer is woken by the first record and, on a multi-thread runtime, runs next).
+async fn writes_for_records_in_flight(gather: Gather) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let settings = AuditSettings {
+        fsync: false,
+        ..settings(&path)
+    };
+    let auditor = settings.open(key()).unwrap().start_gathering(gather);
+    let callers: Vec<_> = (0..64)
+        .map(|i| {
+            let auditor = auditor.clone();
+            tokio::spawn(async move {
+                let mut event = AuditEvent::new(format!("req-{i}"), None);
+                event.decide(Decision::Denied, "test");
+                auditor.record(event).await
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap().unwrap();
+    }
+    let (writes, lines) = auditor.stats();
+    assert_eq!(lines, 64);
+    writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn unsynced_records_share_a_write_when_the_writer_gathers() {
+    // On the worker, so that all 64 are queued before the first runs (as when a read from
+    // the network wakes many connections at once). Without gathering (`Gather::CostlyOnly`)
+    // the same records take 3 writes: the writer runs as soon as the first record wakes it.
+    let writes = tokio::spawn(writes_for_records_in_flight(Gather::Always))
+        .await
+        .unwrap();
+    assert_eq!(writes, 1, "{writes} writes for 64 records");
+}
