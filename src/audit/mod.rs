@@ -24,7 +24,7 @@ pub mod verify;
 mod writer;
 
 pub use settings::{AuditSettings, PreparedAudit};
-pub use writer::{AuditSink, AuditUnavailable, Auditor, Gather};
+pub use writer::{AuditSink, AuditUnavailable, Auditor};
 
 use serde::Serialize;
 

@@ -107,8 +107,8 @@ impl PreparedAudit {
         self.start_gathering(Gather::for_this_process())
     }
 
-    /// [`PreparedAudit::start`] with the writes to gather for given.
-    pub fn start_gathering(self, gather: Gather) -> Auditor {
+    /// [`PreparedAudit::start`] with the writes to gather for given (tests choose).
+    pub(super) fn start_gathering(self, gather: Gather) -> Auditor {
         let policy = self.settings.policy();
         let (storage, sealer) = match self.target {
             Target::File(file, sealer) => (Storage::File(file.spawn()), sealer),
